@@ -1,0 +1,76 @@
+"""The `genenv` command line: an explicit registry of subcommands.
+
+Each subcommand lives in the module that owns its work and exposes two functions:
+`add_arguments(parser)` and `run(args) -> int`. Only the chosen subcommand's module is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# name -> (module, one-line help). Order is the order `genenv --help` lists them in.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "collect": ("genenv.data.cli", "collect real MuJoCo transitions into a Minari dataset"),
+    "train-world": ("genenv.models.cli", "train a probabilistic ensemble world model on a dataset"),
+    "train-agent": ("genenv.agents.cli", "train an agent from a YAML recipe inside a world model"),
+    "run": ("genenv.loop", "the full loop: collect, train world, train agent in imagination, test"),
+    "record": ("genenv.recording.cli", "write real / imagined / side-by-side rollout videos"),
+    "world": ("genenv.prompts.cli", "turn a text or image prompt into a WorldSpec"),
+    "curriculum": ("genenv.curricula.cli", "run a curriculum that spawns and replays worlds"),
+    "bench": ("genenv.bench", "measure imagined vs real steps per second"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items())
+    return argparse.ArgumentParser(
+        prog="genenv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="genenv: train RL agents inside learned world models of MuJoCo tasks.",
+        epilog=f"commands:\n{lines}\n\nRun `genenv COMMAND --help` for a command's options.",
+        usage="genenv [-h] [--version] COMMAND [ARGS...]",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering by default
+    top = _top_parser()
+    top.add_argument("--version", action="store_true", help="print the version and exit")
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from genenv import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        top.print_usage(sys.stderr)
+        print(f"genenv: unknown command {name!r}; choose from: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(
+        prog=f"genenv {name}",
+        description=(module.__doc__ or help_).strip(),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything written so far is kept", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as err:  # user errors: one clear line, no traceback
+        print(f"genenv {name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""genenv.envs"""
