@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         top.print_usage(sys.stderr)
-        print(f"genenv: unknown command {name!r}; choose from: {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"genenv: unknown command {name!r}; choose from: {', '.join(COMMANDS)}", file=sys.stderr
+        )
         return 2
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(module_name)

@@ -107,7 +107,10 @@ class WorldSpec:
             object.__setattr__(
                 self,
                 "initial_state",
-                InitialState(tuple(map(float, state["qpos"])), None if qvel is None else tuple(map(float, qvel))),
+                InitialState(
+                    tuple(map(float, state["qpos"])),
+                    None if qvel is None else tuple(map(float, qvel)),
+                ),
             )
 
     # -- serialisation -------------------------------------------------------------------------

@@ -1,0 +1,406 @@
+"""`genenv run`: collect real data, train a world model, train an agent in imagination, test it
+in the real world, collect more real data with the agent, refine the model, and again, until the
+real-step budget is spent.
+
+Real steps are counted exactly and apart: `real_env_steps` are steps whose data trains the world
+model (they are the transitions in the run's dataset, so an interrupted collection can never make
+the count drift), `eval_real_env_steps` are steps spent only on transfer tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genenv.worlds.spec import Context, WorldSpec
+from genenv.worlds.tasks import get_task
+
+REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
+
+
+@dataclass
+class LoopConfig:
+    """Everything `genenv run` needs; written resolved to RUN_DIR/config.yaml."""
+
+    task: str = "InvertedPendulum"
+    real_steps: int = 5000  # budget of real steps whose data trains the world model
+    initial_steps: int = 1000  # random-action real steps before the first world model
+    steps_per_iteration: int = 1000  # real steps the agent collects per iteration
+    recipe: str = "ppo"  # path to an agent recipe YAML, or a name in the repo's agents/ folder
+    eval_every: int = 50_000  # imagined steps between transfer tests (K)
+    eval_episodes: int = 5  # real (and imagined) episodes per transfer test (E)
+    target_return: float | None = None  # stop early once a transfer test's real return reaches it
+    train_epochs: int = 200  # cap on world-model epochs per (re)training
+    context: dict[str, float] = field(default_factory=dict)  # physics context of the world
+    device: str = "cpu"  # torch device for the world model and dream env
+    seed: int = 0
+    video: bool = True  # side-by-side video at the end (recordings/ and TensorBoard)
+    video_steps: int = 200
+
+    def spec(self) -> WorldSpec:
+        return WorldSpec(self.task, Context.from_dict(self.context), seed=self.seed)
+
+    def recipe_path(self) -> Path:
+        path = Path(self.recipe)
+        if path.is_file():
+            return path
+        for candidate in (REPO_AGENTS / self.recipe, REPO_AGENTS / f"{self.recipe}.yaml"):
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"recipe {self.recipe!r} not found (looked in . and {REPO_AGENTS})")
+
+
+@dataclass
+class LoopState:
+    """Progress of a run; written to RUN_DIR/state.json after every phase, read by --resume."""
+
+    iteration: int = 0
+    eval_real_env_steps: int = 0
+    imagined_env_steps: int = 0
+    transfer: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)  # atomic
+
+
+class Run:
+    """One run folder: config, data, world model, agent, TensorBoard events, summary."""
+
+    def __init__(self, out: Path, config: LoopConfig, state: LoopState | None = None):
+        self.out, self.config = out, config
+        self.state = state or LoopState()
+        self.spec = config.spec()
+        self.recipe = None  # resolved lazily (needs the algo registry)
+        for sub in ("data", "world", "agent", "videos", "tb"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(out / "tb"))
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.out / "data"
+
+    def real_env_steps(self) -> int:
+        """Training real steps so far: exactly the transitions stored in the run's dataset."""
+        from genenv.data import count_steps
+
+        return count_steps(self.data_dir) if any(self.data_dir.iterdir()) else 0
+
+    def save_state(self) -> None:
+        _write_json(self.out / "state.json", asdict(self.state))
+        _write_json(self.out / "summary.json", self.summary())
+
+    def summary(self) -> dict[str, Any]:
+        last = self.state.transfer[-1] if self.state.transfer else None
+        return {
+            "task": self.config.task,
+            "world_spec": self.spec.to_dict(),
+            "recipe": str(self.config.recipe),
+            "iterations": self.state.iteration,
+            "real_env_steps": self.real_env_steps(),
+            "eval_real_env_steps": self.state.eval_real_env_steps,
+            "imagined_env_steps": self.state.imagined_env_steps,
+            "transfer": self.state.transfer,
+            "final_real_return": None if last is None else last["real_return"],
+            "final_imagined_return": None if last is None else last["imagined_return"],
+            "done": self.state.done,
+        }
+
+    # -- phases ----------------------------------------------------------------------------------
+    def collect(self, steps: int, policy=None) -> None:
+        from genenv.data import collect
+
+        seed = self.config.seed * 1000 + self.state.iteration
+        collect(self.spec, steps, self.data_dir, policy=policy, seed=seed, progress=True)
+
+    def train_world(self, previous=None):
+        from genenv.data import load_transitions
+        from genenv.models.checkpoint import save_checkpoint
+        from genenv.models.train import TrainConfig, train_world_model
+
+        data = load_transitions(self.data_dir)
+        cfg = TrainConfig(max_epochs=self.config.train_epochs, seed=self.config.seed)
+        cfg.device = self.config.device
+        model, report = train_world_model(data, cfg, model=previous, progress=True)
+        save_checkpoint(model, self.out / "world", metadata={"report": report})
+        step = self.real_env_steps()
+        for key, value in report.items():
+            if isinstance(value, (int, float)):
+                self.writer.add_scalar(f"world/{key}", value, step)
+        return model
+
+    def transfer_test(self, agent, model) -> None:
+        from genenv.transfer import transfer_test
+
+        result = transfer_test(
+            agent,
+            model,
+            self.spec,
+            episodes=self.config.eval_episodes,
+            seed=10_000 + len(self.state.transfer),
+        )
+        self.state.eval_real_env_steps += result.real_env_steps
+        row = {
+            "iteration": self.state.iteration,
+            "imagined_steps": self.state.imagined_env_steps,
+            "real_env_steps": self.real_env_steps(),
+            "imagined_return": result.imagined_return,
+            "real_return": result.real_return,
+            "gap": result.gap,
+            "uncertainty": result.mean_uncertainty,
+        }
+        self.state.transfer.append(row)
+        step = self.state.imagined_env_steps
+        self.writer.add_scalar("transfer/imagined_return", result.imagined_return, step)
+        self.writer.add_scalar("transfer/real_return", result.real_return, step)
+        self.writer.add_scalar("transfer/gap", result.gap, step)
+        self.writer.add_scalar("transfer/uncertainty", result.mean_uncertainty, step)
+        self.writer.add_scalar("charts/real_env_steps", row["real_env_steps"], step)
+        self.writer.add_scalar("charts/eval_real_env_steps", self.state.eval_real_env_steps, step)
+        self.writer.flush()
+        print(
+            f"[transfer] iter {row['iteration']} imagined {step:,} steps | real data "
+            f"{row['real_env_steps']:,} steps | real return {result.real_return:.1f} | "
+            f"imagined return {result.imagined_return:.1f} | gap {result.gap:+.1f}",
+            flush=True,
+        )
+
+    def reached_target(self) -> bool:
+        target = self.config.target_return
+        return bool(
+            target is not None
+            and self.state.transfer
+            and self.state.transfer[-1]["real_return"] >= target
+        )
+
+
+def _dream_env(run: Run, model, recipe):
+    from genenv.envs.vector import DreamVectorEnv
+
+    return DreamVectorEnv(
+        task=run.config.task,
+        world=model,
+        num_envs=recipe.n_envs,
+        device=run.config.device,
+        specs=run.spec,
+        **recipe.env,
+    )
+
+
+def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) the loop; returns the summary that is also in RUN_DIR/summary.json."""
+    from genenv.agents.recipe import load_recipe
+    from genenv.agents.sb3 import build_agent, load_policy, save_agent, set_agent_env
+    from genenv.models.checkpoint import load_checkpoint
+
+    state = None
+    if resume:
+        state = LoopState(**json.loads((out / "state.json").read_text()))
+    run = Run(out, config, state)
+    recipe = load_recipe(config.recipe_path(), config.task)
+    (out / "config.yaml").write_text(
+        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False)
+    )
+    t0 = time.time()
+    if run.real_env_steps() < config.initial_steps:  # also finishes an interrupted first collection
+        print(f"[collect] {config.initial_steps} random real steps in {config.task}", flush=True)
+        run.collect(config.initial_steps - run.real_env_steps())
+    world_ckpt = out / "world"
+    model = (
+        load_checkpoint(world_ckpt, device=config.device, expect_task=config.task)
+        if resume and (world_ckpt / "metadata.json").exists()
+        else run.train_world()
+    )
+    agent_file = out / "agent" / "agent.zip"
+    dream = _dream_env(run, model, recipe)
+    if resume and agent_file.exists():
+        agent = load_policy(agent_file, device="cpu")
+        set_agent_env(agent, dream)
+    else:
+        agent = build_agent(recipe, dream, seed=config.seed, tensorboard_log=str(out / "tb"))
+    run.save_state()
+    while not run.state.done:
+        # 1. train in imagination, with a transfer test every `eval_every` imagined steps
+        target = (run.state.iteration + 1) * recipe.total_timesteps
+        while run.state.imagined_env_steps < target:
+            chunk = min(config.eval_every, target - run.state.imagined_env_steps)
+            agent.learn(chunk, reset_num_timesteps=False, progress_bar=True)
+            run.state.imagined_env_steps += chunk
+            run.transfer_test(agent, model)
+            if run.reached_target():
+                break
+        run.state.iteration += 1
+        save_agent(agent, agent_file, recipe.algo)
+        run.save_state()
+        # 2. stop, or collect more real data with the agent and refine the model
+        left = config.real_steps - run.real_env_steps()
+        if left <= 0 or run.reached_target():
+            run.state.done = True
+            break
+        steps = min(config.steps_per_iteration, left)
+        print(f"[collect] {steps} real steps with the agent (budget left {left})", flush=True)
+        run.collect(steps, policy=lambda obs: agent.predict(obs, deterministic=False)[0])
+        model = run.train_world(previous=model)
+        dream.close()
+        dream = _dream_env(run, model, recipe)
+        set_agent_env(agent, dream)
+        run.save_state()
+    if config.video:
+        _record(run, agent, model)
+    run.save_state()
+    summary = run.summary()
+    summary["wall_clock_s"] = round(time.time() - t0, 1)
+    _write_json(out / "summary.json", summary)
+    run.writer.close()
+    return summary
+
+
+def _record(run: Run, agent, model) -> None:
+    from genenv.recording import record_side_by_side
+
+    paths = record_side_by_side(
+        run.spec,
+        model,
+        agent,
+        steps=run.config.video_steps,
+        out_dir=run.out / "videos",
+        tensorboard=run.writer,
+        step=run.state.imagined_env_steps,
+    )
+    recordings = Path("recordings")
+    recordings.mkdir(exist_ok=True)
+    for path in paths.values():
+        target = recordings / f"{run.out.name}-{Path(path).name}"
+        target.write_bytes(Path(path).read_bytes())
+        print(f"[video] {target}", flush=True)
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = LoopConfig()
+    parser.add_argument("--task", default=defaults.task, help="task name (see genenv.worlds.TASKS)")
+    parser.add_argument(
+        "--out", type=Path, help="run folder (config, data, world, agent, tb, summary)"
+    )
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run"
+    )
+    parser.add_argument(
+        "--real-steps", type=int, default=defaults.real_steps, help="budget of training real steps"
+    )
+    parser.add_argument(
+        "--initial-steps", type=int, default=defaults.initial_steps, help="random real steps first"
+    )
+    parser.add_argument(
+        "--steps-per-iteration",
+        type=int,
+        default=defaults.steps_per_iteration,
+        help="real steps the agent collects per iteration",
+    )
+    parser.add_argument(
+        "--recipe", default=defaults.recipe, help="agent recipe YAML (path or name in agents/)"
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=defaults.eval_every,
+        help="imagined steps between transfer tests",
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=defaults.eval_episodes,
+        help="episodes per transfer test",
+    )
+    parser.add_argument(
+        "--target-return", type=float, default=None, help="stop once the real return reaches this"
+    )
+    parser.add_argument(
+        "--train-epochs", type=int, default=defaults.train_epochs, help="max world-model epochs"
+    )
+    parser.add_argument(
+        "--context",
+        nargs="*",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="physics context, e.g. gravity=5",
+    )
+    parser.add_argument(
+        "--device", default=defaults.device, help="torch device for the model and dream env"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        out = args.resume
+        cfg_file = out / "config.yaml"
+        if not cfg_file.is_file():
+            raise FileNotFoundError(f"{out} is not a run folder (no config.yaml)")
+        raw = yaml.safe_load(cfg_file.read_text())["loop"]
+        config = LoopConfig(**{f.name: raw[f.name] for f in fields(LoopConfig) if f.name in raw})
+        summary = run_loop(out, config, resume=True)
+    else:
+        if args.out is None:
+            raise ValueError("give --out RUN_DIR (or --resume RUN_DIR)")
+        context = {}
+        for item in args.context:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--context takes FIELD=VALUE, got {item!r}")
+            context[key] = float(value)
+        get_task(args.task)
+        config = LoopConfig(
+            task=args.task,
+            real_steps=args.real_steps,
+            initial_steps=args.initial_steps,
+            steps_per_iteration=args.steps_per_iteration,
+            recipe=args.recipe,
+            eval_every=args.eval_every,
+            eval_episodes=args.eval_episodes,
+            target_return=args.target_return,
+            train_epochs=args.train_epochs,
+            context=context,
+            device=args.device,
+            seed=args.seed,
+            video=not args.no_video,
+        )
+        config.spec()  # validate the context before any work
+        if args.out.exists() and any(args.out.iterdir()):
+            raise ValueError(
+                f"{args.out} exists and is not empty; use --resume {args.out} or a new --out"
+            )
+        summary = run_loop(args.out, config)
+    print(
+        json.dumps(
+            {
+                k: summary[k]
+                for k in (
+                    "task",
+                    "real_env_steps",
+                    "eval_real_env_steps",
+                    "imagined_env_steps",
+                    "final_real_return",
+                )
+            },
+            indent=2,
+        )
+    )
+    print(
+        f"run folder: {os.fspath(args.resume or args.out)}  (tensorboard --logdir {os.fspath(args.resume or args.out)}/tb)"
+    )
+    return 0
