@@ -1,0 +1,505 @@
+"""On-device PPO: CleanRL-style continuous PPO whose whole loop stays in torch on the env's device.
+
+It drives any vector env with the tensor API of `genenv.envs.vector.DreamVectorEnv`
+(`reset_tensor(seed) -> obs`, `step_tensor(actions) -> (obs, reward, terminated, truncated, info)`),
+so rollouts, GAE and updates never touch numpy. `PPOConfig` uses SB3's PPO hyper-parameter names,
+so one YAML recipe drives both this agent and SB3's (`PPOConfig.from_recipe`).
+
+Truncation: a truncated (not terminated) step bootstraps with the value of the true final
+observation, added to its reward as `gamma * V(final_obs)` (as SB3 does). With SAME_STEP autoreset
+the final observation comes from `info["final_obs"]` (rows where `info["_final_obs"]`); with
+NEXT_STEP autoreset it is the returned observation, and the following step (the env's reset step,
+whose transition is not real) is dropped from the update.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
+# SB3 keys that carry no meaning for this agent and are accepted silently in recipes.
+_IGNORED_KEYS = {"verbose", "device", "tensorboard_log", "stats_window_size", "seed"}
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyper-parameters; names follow stable-baselines3's PPO where they overlap."""
+
+    n_steps: int = 2048  # rollout length per env between updates
+    batch_size: int = 64  # minibatch size (transitions)
+    n_epochs: int = 10  # passes over each rollout
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # GAE(lambda)
+    clip_range: float = 0.2  # policy ratio clip
+    clip_range_vf: float | None = None  # value clip around the old value (None: no clipping)
+    normalize_advantage: bool = True  # per-minibatch advantage normalisation
+    ent_coef: float = 0.0  # entropy bonus weight
+    vf_coef: float = 0.5  # value loss weight
+    max_grad_norm: float = 0.5  # global gradient-norm clip
+    learning_rate: float = 3e-4  # Adam step size
+    lr_schedule: str = "constant"  # "constant" or "linear" (to 0 over the run; SB3 zoo "lin_")
+    target_kl: float | None = None  # stop an update's epochs early past this approx KL
+    net_arch_pi: list[int] = field(default_factory=lambda: [64, 64])  # policy MLP hidden sizes
+    net_arch_vf: list[int] = field(default_factory=lambda: [64, 64])  # value MLP hidden sizes
+    activation_fn: str = "tanh"  # hidden activation: tanh | relu | elu | silu
+    log_std_init: float = 0.0  # initial state-independent log std
+    ortho_init: bool = True  # orthogonal init (gains sqrt 2 / 0.01 / 1, as SB3 and CleanRL)
+    squash: str = "clip"  # "clip": clip Gaussian samples to the bounds; "tanh": tanh-rescale
+    normalize_obs: bool = True  # running on-device observation normalisation (VecNormalize style)
+    normalize_reward: bool = False  # scale rewards by the running std of discounted returns
+    clip_obs: float = 10.0  # clip normalised observations to +-clip_obs
+    seed: int = 0  # seeds the network init and the action-sampling generator
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1:
+            raise ValueError("n_steps, batch_size and n_epochs must be >= 1")
+        if self.activation_fn not in _ACTIVATIONS:
+            raise ValueError(f"activation_fn must be one of {sorted(_ACTIVATIONS)}")
+        if self.squash not in ("clip", "tanh"):
+            raise ValueError("squash must be 'clip' or 'tanh'")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ValueError("lr_schedule must be 'constant' or 'linear'")
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any]) -> PPOConfig:
+        """Build from an SB3-form recipe: {algo, policy, hyperparams, policy_kwargs, normalize}."""
+        algo = str(recipe.get("algo", "PPO")).upper()
+        if algo != "PPO":
+            raise ValueError(f"on-device PPO cannot run a recipe for algo {algo!r}")
+        if recipe.get("policy", "MlpPolicy") != "MlpPolicy":
+            raise ValueError("on-device PPO supports policy: MlpPolicy only")
+        hp = dict(recipe.get("hyperparams") or {})
+        pk = dict(recipe.get("policy_kwargs") or hp.pop("policy_kwargs", None) or {})
+        if hp.pop("use_sde", False):
+            raise ValueError("on-device PPO does not implement gSDE (use_sde)")
+        hp.pop("sde_sample_freq", None)
+        kw: dict[str, Any] = {}
+        for key in (*_IGNORED_KEYS, "normalize"):
+            hp.pop(key, None)
+        lr = hp.pop("learning_rate", None)
+        if isinstance(lr, str):  # SB3 zoo style "lin_3e-4"
+            if not lr.startswith("lin_"):
+                raise ValueError(f"learning_rate {lr!r}: use a number or 'lin_<number>'")
+            kw["learning_rate"], kw["lr_schedule"] = float(lr[4:]), "linear"
+        elif lr is not None:
+            kw["learning_rate"] = float(lr)
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(hp) - names)
+        if unknown:
+            raise ValueError(f"unknown PPO hyper-parameter(s) {unknown}; valid: {sorted(names)}")
+        kw.update(hp)
+        arch = pk.pop("net_arch", None)
+        if isinstance(arch, dict):
+            kw["net_arch_pi"], kw["net_arch_vf"] = list(arch["pi"]), list(arch["vf"])
+        elif arch is not None:
+            kw["net_arch_pi"], kw["net_arch_vf"] = list(arch), list(arch)
+        act = pk.pop("activation_fn", None)
+        if act is not None:
+            kw["activation_fn"] = str(act).split(".")[-1].lower()  # "nn.ReLU" -> "relu"
+        for key in ("log_std_init", "ortho_init", "squash"):
+            if key in pk:
+                kw[key] = pk.pop(key)
+        if pk:
+            raise ValueError(f"unsupported policy_kwargs {sorted(pk)} for on-device PPO")
+        norm = recipe.get("normalize")
+        if isinstance(norm, dict):
+            kw.setdefault("normalize_obs", bool(norm.get("norm_obs", True)))
+            kw.setdefault("normalize_reward", bool(norm.get("norm_reward", True)))
+        elif norm is not None:
+            kw.setdefault("normalize_obs", bool(norm))
+            kw.setdefault("normalize_reward", bool(norm))
+        return cls(**kw)
+
+
+def _autoreset_mode(env: Any) -> str:
+    """'next_step' | 'same_step' | 'disabled' from `env.metadata["autoreset_mode"]`."""
+    mode = env.metadata.get("autoreset_mode", "NextStep")
+    text = str(getattr(mode, "value", mode)).replace("_", "").lower()
+    return {"nextstep": "next_step", "samestep": "same_step"}.get(text, text)
+
+
+class RunningMeanStd(nn.Module):
+    """Parallel (Chan et al.) running mean/variance over a batch axis, kept as buffers."""
+
+    def __init__(self, shape: tuple[int, ...] = ()):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("var", torch.ones(shape))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:  # x: (b, *shape)
+        b_mean, b_var, b = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        delta, total = b_mean - self.mean, self.count + b
+        self.mean += delta * b / total
+        m2 = self.var * self.count + b_var * b + delta.square() * self.count * b / total
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+
+def _mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), act()]
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """Separate policy and value MLPs; Gaussian policy with a state-independent log std."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: PPOConfig):
+        super().__init__()
+        act = _ACTIVATIONS[cfg.activation_fn]
+        self.pi_body = _mlp([obs_dim, *cfg.net_arch_pi], act)
+        self.vf_body = _mlp([obs_dim, *cfg.net_arch_vf], act)
+        self.pi_head = nn.Linear(([obs_dim] + cfg.net_arch_pi)[-1], act_dim)
+        self.vf_head = nn.Linear(([obs_dim] + cfg.net_arch_vf)[-1], 1)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(cfg.log_std_init)))
+        if cfg.ortho_init:
+            for body in (self.pi_body, self.vf_body):
+                for m in body:
+                    if isinstance(m, nn.Linear):
+                        nn.init.orthogonal_(m.weight, math.sqrt(2))
+                        nn.init.zeros_(m.bias)
+            for head, gain in ((self.pi_head, 0.01), (self.vf_head, 1.0)):
+                nn.init.orthogonal_(head.weight, gain)
+                nn.init.zeros_(head.bias)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:  # (n, obs_dim) -> (n,)
+        return self.vf_head(self.vf_body(obs)).squeeze(-1)
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        mean = self.pi_head(self.pi_body(obs))  # (n, act_dim)
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
+
+class OnDevicePPO:
+    """PPO that trains on a tensor vector env without leaving its device.
+
+    `env` needs `num_envs`, `single_observation_space`, `single_action_space` (a Box),
+    `metadata["autoreset_mode"]`, `reset_tensor(seed)` and `step_tensor(actions)`; it may be None
+    for a loaded agent that only predicts.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        config: PPOConfig | None = None,
+        device: str | None = None,
+        *,
+        obs_dim: int | None = None,
+        action_low: Any = None,
+        action_high: Any = None,
+    ):
+        self.config = cfg = config or PPOConfig()
+        self.env = env
+        if env is not None:
+            obs_dim = int(env.single_observation_space.shape[0])
+            action_low = env.single_action_space.low
+            action_high = env.single_action_space.high
+            device = device or str(getattr(env, "device", "cpu"))
+        if obs_dim is None or action_low is None or action_high is None:
+            raise ValueError("OnDevicePPO needs an env, or obs_dim and action bounds")
+        self.device = torch.device(device or "cpu")
+        self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device).flatten()
+        self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device).flatten()
+        self.obs_dim, self.act_dim = obs_dim, int(self.low.numel())
+        torch.manual_seed(cfg.seed)
+        self.policy = ActorCritic(obs_dim, self.act_dim, cfg).to(self.device)
+        self.obs_rms = RunningMeanStd((obs_dim,)).to(self.device)
+        self.ret_rms = RunningMeanStd(()).to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        self.num_timesteps = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _norm_obs(self, obs: torch.Tensor) -> torch.Tensor:  # (n, obs_dim)
+        if not self.config.normalize_obs:
+            return obs
+        c = self.config.clip_obs
+        return ((obs - self.obs_rms.mean) / (self.obs_rms.var + 1e-8).sqrt()).clamp(-c, c)
+
+    def _to_env(self, u: torch.Tensor) -> torch.Tensor:  # raw Gaussian sample -> env action
+        if self.config.squash == "tanh":
+            return self.low + (torch.tanh(u) + 1.0) * 0.5 * (self.high - self.low)
+        return torch.maximum(torch.minimum(u, self.high), self.low)
+
+    def _final_obs(self, obs: torch.Tensor, info: dict, mode: str) -> torch.Tensor:
+        if mode == "next_step":
+            return obs  # the returned obs of a done step is its true final obs
+        final = info.get("final_obs")
+        if not isinstance(final, torch.Tensor):
+            raise ValueError("SAME_STEP env must give info['final_obs'] as a tensor for PPO")
+        return final
+
+    # -- training ------------------------------------------------------------------------------
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Callable[..., Any] | None = None,
+        progress: bool = True,
+        writer: Any = None,
+        seed: int | None = None,
+    ) -> OnDevicePPO:
+        """Train for `total_timesteps` env steps (rounded up to whole rollouts).
+
+        `callback(agent, stats) -> bool | None` runs after each update; False stops training.
+        `writer`: an optional `torch.utils.tensorboard.SummaryWriter` (charts/, losses/ keys).
+        """
+        from tqdm.auto import tqdm
+
+        env, cfg, dev = self.env, self.config, self.device
+        if env is None:
+            raise ValueError("this agent has no env; pass one to OnDevicePPO(...) to learn")
+        mode = _autoreset_mode(env)
+        if mode not in ("next_step", "same_step"):
+            raise ValueError(f"on-device PPO needs NEXT_STEP or SAME_STEP autoreset, got {mode}")
+        n, T = env.num_envs, cfg.n_steps
+        obs_buf = torch.zeros(T, n, self.obs_dim, device=dev)  # (T, n, obs_dim) normalised
+        u_buf = torch.zeros(T, n, self.act_dim, device=dev)  # (T, n, act_dim) raw samples
+        logp_buf, val_buf, rew_buf = (torch.zeros(T, n, device=dev) for _ in range(3))
+        done_buf, valid_buf = (torch.zeros(T, n, dtype=torch.bool, device=dev) for _ in range(2))
+        obs = env.reset_tensor(seed=cfg.seed if seed is None else seed)  # (n, obs_dim)
+        pending = torch.zeros(n, dtype=torch.bool, device=dev)  # NEXT_STEP: reset step next
+        ep_ret, ep_len = torch.zeros(n, device=dev), torch.zeros(n, device=dev)
+        disc_ret = torch.zeros(n, device=dev)
+        iterations = max(1, math.ceil(total_timesteps / (n * T)))
+        bar = tqdm(total=iterations * n * T, disable=not progress, unit="step", desc="ppo")
+        for it in range(iterations):
+            frac = 1.0 - it / iterations
+            lr = cfg.learning_rate * (frac if cfg.lr_schedule == "linear" else 1.0)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            done_sum = torch.zeros((), device=dev)
+            ret_sum, len_sum = torch.zeros((), device=dev), torch.zeros((), device=dev)
+            self.policy.eval()
+            for t in range(T):
+                if cfg.normalize_obs:  # every obs is a real one (NEXT_STEP: a final obs)
+                    self.obs_rms.update(obs)
+                nobs = self._norm_obs(obs)
+                with torch.no_grad():
+                    d = self.policy.dist(nobs)
+                    u = torch.normal(d.mean, d.stddev, generator=self.generator)  # (n, act)
+                    logp, value = d.log_prob(u).sum(-1), self.policy.value(nobs)
+                next_obs, reward, term, trunc, info = env.step_tensor(self._to_env(u))
+                reward, term, trunc = reward.float(), term.bool(), trunc.bool()
+                done = term | trunc
+                if mode == "next_step":  # the step after a done only resets: not a transition
+                    done, reward = done & ~pending, torch.where(pending, 0.0, reward)
+                    term, trunc = term & ~pending, trunc & ~pending
+                ep_ret += reward
+                ep_len += (~pending).float()
+                r = reward
+                if cfg.normalize_reward:
+                    disc_ret.mul_(cfg.gamma).add_(reward)
+                    self.ret_rms.update(disc_ret)
+                    r = reward / (self.ret_rms.var + 1e-8).sqrt()
+                    disc_ret = torch.where(done, 0.0, disc_ret)
+                boot = trunc & ~term
+                # On an accelerator, always evaluate (no host sync); on CPU only when needed.
+                if dev.type != "cpu" or bool(boot.any()):
+                    with torch.no_grad():
+                        v_final = self.policy.value(
+                            self._norm_obs(self._final_obs(next_obs, info, mode))
+                        )
+                    r = r + cfg.gamma * torch.where(boot, v_final, 0.0)
+                obs_buf[t], u_buf[t], logp_buf[t], val_buf[t] = nobs, u, logp, value
+                rew_buf[t], done_buf[t], valid_buf[t] = r, done, ~pending
+                done_sum += done.sum()
+                ret_sum += torch.where(done, ep_ret, 0.0).sum()
+                len_sum += torch.where(done, ep_len, 0.0).sum()
+                ep_ret, ep_len = torch.where(done, 0.0, ep_ret), torch.where(done, 0.0, ep_len)
+                pending = done if mode == "next_step" else pending
+                obs = next_obs
+            self.num_timesteps += n * T
+            with torch.no_grad():
+                last_val = self.policy.value(self._norm_obs(obs))  # (n,)
+            adv = self._gae(rew_buf, val_buf, done_buf, last_val)
+            stats = self._update(obs_buf, u_buf, logp_buf, val_buf, adv, valid_buf, lr)
+            episodes = int(done_sum.item())
+            if episodes:
+                stats["charts/episodic_return"] = float(ret_sum.item()) / episodes
+                stats["charts/episodic_length"] = float(len_sum.item()) / episodes
+            stats["charts/learning_rate"] = lr
+            if writer is not None:
+                for key, value in stats.items():
+                    writer.add_scalar(key, value, self.num_timesteps)
+            bar.update(n * T)
+            if "charts/episodic_return" in stats:
+                bar.set_postfix(ret=f"{stats['charts/episodic_return']:.1f}")
+            if callback is not None and callback(self, stats) is False:
+                break
+        bar.close()
+        return self
+
+    def _gae(self, rew, val, done, last_val) -> torch.Tensor:  # all (T, n) -> (T, n)
+        cfg, T = self.config, rew.shape[0]
+        adv, last = torch.zeros_like(rew), torch.zeros_like(last_val)
+        for t in reversed(range(T)):
+            next_val = last_val if t == T - 1 else val[t + 1]
+            nonterminal = (~done[t]).float()
+            delta = rew[t] + cfg.gamma * next_val * nonterminal - val[t]
+            last = delta + cfg.gamma * cfg.gae_lambda * nonterminal * last
+            adv[t] = last
+        return adv
+
+    def _update(self, obs, u, logp, val, adv, valid, lr: float) -> dict[str, float]:
+        cfg = self.config
+        keep = valid.flatten().nonzero().squeeze(-1)  # indices of real transitions
+        b_obs, b_u = obs.flatten(0, 1)[keep], u.flatten(0, 1)[keep]
+        b_logp, b_val, b_adv = logp.flatten()[keep], val.flatten()[keep], adv.flatten()[keep]
+        b_ret = b_adv + b_val
+        size = b_obs.shape[0]
+        self.policy.train()
+        sums = torch.zeros(6, device=self.device)  # pg, vf, ent, kl, clipfrac, count
+        for _ in range(cfg.n_epochs):
+            perm = torch.randperm(size, device=self.device, generator=self.generator)
+            epoch_kl = torch.zeros((), device=self.device)
+            batches = 0
+            for start in range(0, size, cfg.batch_size):
+                mb = perm[start : start + cfg.batch_size]
+                d = self.policy.dist(b_obs[mb])
+                new_logp, entropy = d.log_prob(b_u[mb]).sum(-1), d.entropy().sum(-1)
+                new_val = self.policy.value(b_obs[mb])
+                log_ratio = new_logp - b_logp[mb]
+                ratio = log_ratio.exp()
+                a = b_adv[mb]
+                if cfg.normalize_advantage and len(mb) > 1:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                pg_loss = torch.max(
+                    -a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)
+                ).mean()
+                if cfg.clip_range_vf is not None:
+                    c = cfg.clip_range_vf
+                    new_val = b_val[mb] + (new_val - b_val[mb]).clamp(-c, c)
+                vf_loss = (b_ret[mb] - new_val).square().mean()
+                ent_loss = -entropy.mean()
+                loss = pg_loss + cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                    clipfrac = ((ratio - 1).abs() > cfg.clip_range).float().mean()
+                    sums += torch.stack(
+                        [
+                            pg_loss,
+                            vf_loss,
+                            -ent_loss,
+                            approx_kl,
+                            clipfrac,
+                            torch.ones((), device=self.device),
+                        ]
+                    )
+                    epoch_kl += approx_kl
+                    batches += 1
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+            if cfg.target_kl is not None and float(epoch_kl.item()) / batches > 1.5 * cfg.target_kl:
+                break
+        pg, vf, ent, kl, cf, count = (sums / sums[5].clamp(min=1)).tolist()
+        var_y = b_ret.var()
+        explained = float(1 - (b_ret - b_val).var() / var_y) if float(var_y) > 0 else float("nan")
+        return {
+            "losses/policy_loss": pg,
+            "losses/value_loss": vf,
+            "losses/entropy": ent,
+            "losses/approx_kl": kl,
+            "losses/clipfrac": cf,
+            "losses/explained_variance": explained,
+            "charts/std": float(self.policy.log_std.detach().exp().mean()),
+        }
+
+    # -- inference -----------------------------------------------------------------------------
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[Any, None]:
+        """SB3-style: numpy in -> numpy out, tensor in -> tensor out; (obs_dim,) or (b, obs_dim)."""
+        is_tensor = isinstance(observation, torch.Tensor)
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
+        single = obs.dim() == 1
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"observation has {obs.shape[-1]} features, agent expects {self.obs_dim}"
+            )
+        with torch.no_grad():
+            d = self.policy.dist(self._norm_obs(obs.reshape(-1, self.obs_dim)))
+            u = d.mean if deterministic else d.sample()
+            action = self._to_env(u)  # (b, act_dim)
+        action = action[0] if single else action
+        return (action if is_tensor else action.cpu().numpy()), None
+
+    def save(self, path: str | Path) -> Path:
+        """Write `path/agent.safetensors` (weights, normalisers) and `path/agent.json`."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {f"policy.{k}": v for k, v in self.policy.state_dict().items()}
+        tensors |= {f"obs_rms.{k}": v for k, v in self.obs_rms.state_dict().items()}
+        tensors |= {f"ret_rms.{k}": v for k, v in self.ret_rms.state_dict().items()}
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+            str(path / "agent.safetensors"),
+        )
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "algo": "OnDevicePPO",
+            "config": asdict(self.config),
+            "obs_dim": self.obs_dim,
+            "action_low": self.low.tolist(),
+            "action_high": self.high.tolist(),
+            "num_timesteps": self.num_timesteps,
+        }
+        (path / "agent.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None, device: str | None = None) -> OnDevicePPO:
+        """Load an agent saved by `save` (no unpickling); pass `env` to continue training."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        meta_file, weights = path / "agent.json", path / "agent.safetensors"
+        if not meta_file.is_file() or not weights.is_file():
+            raise FileNotFoundError(
+                f"{path} is not a saved OnDevicePPO (needs agent.json/.safetensors)"
+            )
+        meta = json.loads(meta_file.read_text())
+        if meta.get("algo") != "OnDevicePPO" or meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{meta_file}: not an OnDevicePPO save of format {FORMAT_VERSION}")
+        agent = cls(
+            env,
+            PPOConfig(**meta["config"]),
+            device,
+            obs_dim=meta["obs_dim"],
+            action_low=meta["action_low"],
+            action_high=meta["action_high"],
+        )
+        if env is not None and agent.obs_dim != meta["obs_dim"]:
+            raise ValueError(
+                f"env has {agent.obs_dim} obs features, the save has {meta['obs_dim']}"
+            )
+        state = load_file(str(weights), device=str(agent.device))
+        for name, module in (
+            ("policy", agent.policy),
+            ("obs_rms", agent.obs_rms),
+            ("ret_rms", agent.ret_rms),
+        ):
+            sub = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
+            module.load_state_dict(sub)
+        agent.num_timesteps = int(meta.get("num_timesteps", 0))
+        return agent
