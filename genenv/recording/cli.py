@@ -1,0 +1,106 @@
+"""Write rollout videos (mp4/gif): a policy in the real MuJoCo world, in a world model, and side by
+side (the real rollout's actions replayed open loop in the world model, with predicted against
+real state traces). Optionally also to TensorBoard as animated GIFs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from genenv.recording.record import (
+    KINDS,
+    RecordConfig,
+    record_imagined,
+    record_real,
+    record_side_by_side,
+)
+from genenv.worlds import WorldSpec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--task", help="task name, e.g. InvertedPendulum (stock physics)")
+    where.add_argument("--spec", type=Path, help="WorldSpec file (.json, .yaml or .yml)")
+    parser.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+    parser.add_argument("--world", type=Path, help="world-model checkpoint folder")
+    parser.add_argument("--device", default="cpu", help="torch device for the world model")
+    parser.add_argument(
+        "--policy", default="random", help="'random' or a stable-baselines3 model .zip"
+    )
+    parser.add_argument(
+        "--algo", default=None, help="SB3 class of the zip; None: read it from the zip"
+    )
+    parser.add_argument("--steps", type=int, default=200, help="steps per rollout")
+    parser.add_argument("--out", type=Path, default=Path("recordings"), help="output folder")
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"comma-separated videos to write, from: {', '.join(KINDS)}",
+    )
+    parser.add_argument("--size", type=int, default=128, help="panel height and width (pixels)")
+    parser.add_argument("--fps", type=int, default=None, help="frames per second; None: real time")
+    parser.add_argument("--formats", default="mp4,gif", help="comma-separated: mp4, gif")
+    parser.add_argument("--camera", default=None, help="MuJoCo camera name, e.g. track")
+    parser.add_argument("--step", type=int, default=None, help="training step, for names and tags")
+    parser.add_argument("--tensorboard", type=Path, default=None, help="also log to this log dir")
+
+
+def _spec(args: argparse.Namespace) -> WorldSpec:
+    if args.task is not None:
+        spec = WorldSpec(args.task)
+    else:
+        if not args.spec.is_file():
+            raise FileNotFoundError(f"no WorldSpec file at {args.spec}")
+        text = args.spec.read_text()
+        yaml = args.spec.suffix in (".yaml", ".yml")
+        spec = WorldSpec.from_yaml(text) if yaml else WorldSpec.from_json(text)
+    if args.seed is not None:
+        spec = WorldSpec(spec.task, spec.context, args.seed, spec.initial_state)
+    return spec
+
+
+def _split(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in items if s not in allowed]
+    if bad or not items:
+        raise ValueError(f"--{what} must list some of {', '.join(allowed)}; got {text!r}")
+    return items
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(1)
+    spec = _spec(args)
+    kinds = _split(args.kinds, KINDS, "kinds")
+    formats = tuple(_split(args.formats, ("mp4", "gif"), "formats"))
+    if args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    model = None
+    if any(k != "real" for k in kinds):
+        if args.world is None:
+            raise ValueError("imagined and side-by-side videos need --world CHECKPOINT_DIR")
+        from genenv.models.checkpoint import load_checkpoint
+
+        model = load_checkpoint(args.world, args.device, expect_task=spec.task)
+    policy = args.policy
+    if policy != "random":
+        from genenv.recording.rollout import load_sb3
+
+        policy = load_sb3(policy, args.algo)
+    config = RecordConfig(
+        out_dir=args.out, size=args.size, fps=args.fps, formats=formats, camera_name=args.camera
+    )
+    common = {"config": config, "step": args.step, "tensorboard": args.tensorboard}
+    for kind in kinds:
+        if kind == "real":
+            paths = record_real(spec, policy, args.steps, **common)
+        elif kind == "imagined":
+            paths = record_imagined(spec, model, policy, args.steps, **common)
+        else:
+            paths = record_side_by_side(spec, model, policy, args.steps, **common)
+        for path in paths.values():
+            print(f"wrote {path}")
+    if args.tensorboard is not None:
+        print(f"logged {len(kinds)} video(s) under videos/ in {args.tensorboard}")
+    return 0

@@ -1,0 +1,171 @@
+"""Record rollouts to video files and TensorBoard: real, imagined, and side by side.
+
+Side by side plays the real rollout's action sequence open loop in the world model, from the same
+real initial observation, and shows `real | imagined | traces` (predicted against real states).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genenv.recording.frames import hstack, label, trace_panel
+from genenv.recording.rollout import Rollout, rollout_imagined, rollout_real
+from genenv.recording.video import log_video_to_tensorboard, write_video
+from genenv.worlds import WorldSpec
+
+KINDS = ("real", "imagined", "side-by-side")
+
+
+@dataclass
+class RecordConfig:
+    """How recordings are rendered and written."""
+
+    out_dir: str | Path = "recordings"  # folder the video files go to (created if missing)
+    size: int = 128  # height and width in pixels of each panel
+    fps: int | None = None  # frames per second; None: real time (1 / the task's step dt)
+    formats: tuple[str, ...] = ("mp4", "gif")  # file types to write
+    camera_name: str | None = None  # MuJoCo camera (e.g. "track"); None: the env's default view
+    max_traces: int = 4  # observation dimensions plotted in the trace panel
+    labels: bool = True  # write "real" / "imagined" on the panels
+
+    def __post_init__(self) -> None:
+        if self.size < 16:
+            raise ValueError(f"size must be at least 16 pixels, got {self.size}")
+        bad = [f for f in self.formats if f not in ("mp4", "gif")]
+        if bad or not self.formats:
+            raise ValueError(f"formats must be a non-empty subset of mp4, gif; got {self.formats}")
+
+
+def video_name(spec: WorldSpec, kind: str, step: int | None = None) -> str:
+    """File stem, e.g. 'HalfCheetah-side-by-side-step5000-seed0' (plus '-ctx<hash>' when the
+    physics context is not the stock one)."""
+    parts = [spec.task, kind]
+    if step is not None:
+        parts.append(f"step{step}")
+    parts.append(f"seed{spec.seed}")
+    if not spec.context.is_default():
+        parts.append("ctx" + hashlib.sha1(spec.context.__repr__().encode()).hexdigest()[:6])
+    return "-".join(parts)
+
+
+def _fps(config: RecordConfig, dt: float) -> int:
+    return config.fps if config.fps is not None else max(1, round(1.0 / dt))
+
+
+def _emit(
+    frames: np.ndarray,
+    spec: WorldSpec,
+    kind: str,
+    config: RecordConfig,
+    fps: int,
+    step: int | None,
+    tensorboard: Any,
+) -> dict[str, Path]:
+    stem = Path(config.out_dir) / video_name(spec, kind, step)
+    paths = {fmt: write_video(frames, stem.with_suffix(f".{fmt}"), fps) for fmt in config.formats}
+    if tensorboard is not None:
+        log_video_to_tensorboard(tensorboard, f"videos/{kind}", frames, step or 0, fps)
+    return paths
+
+
+def _pad_to(rollout_frames: np.ndarray, obs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat the last frame/observation so an early-stopped rollout lasts n frames."""
+    extra = n - len(obs)
+    if extra <= 0:
+        return rollout_frames[:n], obs[:n]
+    return (
+        np.concatenate([rollout_frames, np.repeat(rollout_frames[-1:], extra, axis=0)]),
+        np.concatenate([obs, np.repeat(obs[-1:], extra, axis=0)]),
+    )
+
+
+def side_by_side_frames(
+    spec: WorldSpec,
+    model,
+    policy: Any = "random",
+    steps: int = 200,
+    config: RecordConfig | None = None,
+) -> tuple[np.ndarray, Rollout, Rollout]:
+    """(T+1, size, 3*size, 3) frames `real | imagined | traces`, and the two rollouts."""
+    config = config or RecordConfig()
+    size, cam = config.size, config.camera_name
+    real = rollout_real(spec, policy, steps, size, size, camera_name=cam)
+    dream = rollout_imagined(
+        spec,
+        model,
+        actions=real.actions,
+        init_obs=real.obs[0],
+        root0=real.root,
+        width=size,
+        height=size,
+        camera_name=cam,
+        stop_on_termination=False,  # same actions, same length: a comparison, not an episode
+    )
+    n = len(real.obs)
+    dream_frames, dream_obs = _pad_to(dream.frames, dream.obs, n)
+    traces = trace_panel(real.obs, dream_obs, size, size, max_dims=config.max_traces)
+    real_frames = real.frames
+    if config.labels:
+        real_frames, dream_frames = label(real_frames, "real"), label(dream_frames, "imagined")
+    return hstack(real_frames, dream_frames, traces), real, dream
+
+
+def record_real(
+    spec: WorldSpec,
+    policy: Any = "random",
+    steps: int = 200,
+    config: RecordConfig | None = None,
+    step: int | None = None,
+    tensorboard: Any = None,
+) -> dict[str, Path]:
+    """Run `policy` in the real world of `spec`; write its video. Returns {format: path}.
+
+    `tensorboard`: a SummaryWriter or log folder to also log the video to (tag 'videos/real').
+    """
+    config = config or RecordConfig()
+    rollout = rollout_real(spec, policy, steps, config.size, config.size, config.camera_name)
+    frames = label(rollout.frames, "real") if config.labels else rollout.frames
+    return _emit(frames, spec, "real", config, _fps(config, rollout.dt), step, tensorboard)
+
+
+def record_imagined(
+    spec: WorldSpec,
+    model,
+    policy: Any = "random",
+    steps: int = 200,
+    config: RecordConfig | None = None,
+    step: int | None = None,
+    tensorboard: Any = None,
+    init_obs: np.ndarray | None = None,
+) -> dict[str, Path]:
+    """Run `policy` inside the world model from a real start state (or `init_obs`) until the model
+    predicts termination or `steps` steps; write the video of the imagined states."""
+    config = config or RecordConfig()
+    size = config.size
+    rollout = rollout_imagined(
+        spec, model, policy, steps, init_obs=init_obs, width=size, height=size,
+        camera_name=config.camera_name,
+    )  # fmt: skip
+    frames = label(rollout.frames, "imagined") if config.labels else rollout.frames
+    return _emit(frames, spec, "imagined", config, _fps(config, rollout.dt), step, tensorboard)
+
+
+def record_side_by_side(
+    spec: WorldSpec,
+    model,
+    policy: Any = "random",
+    steps: int = 200,
+    config: RecordConfig | None = None,
+    step: int | None = None,
+    tensorboard: Any = None,
+) -> dict[str, Path]:
+    """Real rollout of `policy`, and its actions replayed open loop in the world model from the
+    same real start: writes `real | imagined | traces`. Returns {format: path}."""
+    config = config or RecordConfig()
+    frames, real, _ = side_by_side_frames(spec, model, policy, steps, config)
+    return _emit(frames, spec, "side-by-side", config, _fps(config, real.dt), step, tensorboard)
