@@ -1,4 +1,10 @@
-"""Registers `genenv/Dream-<Task>-v0` for every task, with entry and vector entry points."""
+"""Registers `genenv/Dream-<Task>-v0` for every task, with entry and vector entry points.
+
+`gymnasium.make(id, world=CKPT)` builds a `DreamEnv` wrapped in the registered `TimeLimit` (the
+task's stock episode length; `DreamEnv` itself has no limit, so there is exactly one).
+`gymnasium.make_vec(id, num_envs=N, world=CKPT, device=...)` builds a `DreamVectorEnv`, which gets
+the same `max_episode_steps` from the spec and truncates internally.
+"""
 
 from __future__ import annotations
 
@@ -16,5 +22,6 @@ def register_envs() -> None:
             env_id,
             entry_point="genenv.envs.single:DreamEnv",
             vector_entry_point="genenv.envs.vector:DreamVectorEnv",
+            max_episode_steps=task.max_episode_steps,
             kwargs={"task": task.name},
         )

@@ -1,0 +1,134 @@
+"""Shared plumbing for the dream envs: spaces, world loading, per-slot specs and start poses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from genenv.models.ensemble import EnsembleWorldModel
+from genenv.worlds.spec import CONTEXT_FIELDS, WorldSpec
+from genenv.worlds.tasks import get_task
+
+
+@functools.cache
+def _real_spaces(task: str) -> tuple[spaces.Box, spaces.Box]:
+    env = WorldSpec(task).make_env()
+    try:
+        obs_space, act_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    return obs_space, act_space
+
+
+def task_spaces(task: str) -> tuple[spaces.Box, spaces.Box]:
+    """The task's (observation, action) spaces as float32 Boxes, read off the real env once.
+
+    Fresh objects each call (callers seed and own their spaces).
+    """
+    obs_space, act_space = _real_spaces(get_task(task).name)
+    obs = spaces.Box(
+        obs_space.low.astype(np.float32), obs_space.high.astype(np.float32), dtype=np.float32
+    )
+    act = spaces.Box(
+        act_space.low.astype(np.float32), act_space.high.astype(np.float32), dtype=np.float32
+    )
+    return obs, act
+
+
+def resolve_device(device: str | torch.device | None, world: object) -> torch.device:
+    if device is None:
+        return world.device if isinstance(world, torch.nn.Module) else torch.device("cpu")
+    return torch.device(device)
+
+
+def load_world(
+    world: EnsembleWorldModel | str | Path,
+    task: str,
+    device: torch.device,
+    obs_dim: int,
+    act_dim: int,
+) -> EnsembleWorldModel:
+    """A world model instance, or one loaded from a checkpoint directory, checked against `task`."""
+    if isinstance(world, (str, Path)):
+        from genenv.models.checkpoint import load_checkpoint  # helper A's module
+
+        model = load_checkpoint(world, device=str(device), expect_task=task)
+    elif isinstance(world, torch.nn.Module) and hasattr(world, "step"):
+        model = world
+    else:
+        raise ValueError(
+            f"world must be a checkpoint directory or a world model instance, got {type(world)}"
+        )
+    if get_task(model.task).name != task:
+        raise ValueError(f"the world model is for task {model.task}, not {task}")
+    if (model.obs_dim, model.act_dim, model.ctx_dim) != (obs_dim, act_dim, len(CONTEXT_FIELDS)):
+        raise ValueError(
+            f"the world model's (obs_dim, act_dim, ctx_dim) = "
+            f"{(model.obs_dim, model.act_dim, model.ctx_dim)} do not match task {task}: "
+            f"{(obs_dim, act_dim, len(CONTEXT_FIELDS))}"
+        )
+    if model.device != device:
+        raise ValueError(
+            f"the world model is on {model.device} but the env was asked for device {device}; "
+            f"move it first with model.to({str(device)!r})"
+        )
+    return model.eval()
+
+
+def spec_list(specs: WorldSpec | Sequence[WorldSpec] | None, task: str, n: int) -> list[WorldSpec]:
+    """One WorldSpec per slot (a single spec is shared by all slots)."""
+    if specs is None:
+        out = [WorldSpec(task)] * n
+    elif isinstance(specs, WorldSpec):
+        out = [specs] * n
+    else:
+        out = list(specs)
+        if len(out) != n:
+            raise ValueError(
+                f"got {len(out)} specs for {n} env slots; give one spec or one per slot"
+            )
+    for i, spec in enumerate(out):
+        check_spec(spec, task, i)
+    return out
+
+
+def check_spec(spec: WorldSpec, task: str, index: int) -> None:
+    if not isinstance(spec, WorldSpec):
+        raise ValueError(f"slot {index}: expected a WorldSpec, got {type(spec).__name__}")
+    if spec.task != task:
+        raise ValueError(f"slot {index}: spec is for task {spec.task}, this env is {task}")
+
+
+@functools.lru_cache(maxsize=256)
+def start_obs(spec: WorldSpec) -> np.ndarray | None:
+    """The observation of `spec.initial_state` (a real env put in that pose), or None."""
+    if spec.initial_state is None:
+        return None
+    from genenv.worlds.real import set_pose
+
+    env = spec.make_env()
+    try:
+        env.reset(seed=spec.seed)
+        obs = set_pose(env.unwrapped, spec.initial_state)
+    finally:
+        env.close()
+    return np.asarray(obs, dtype=np.float32)
+
+
+def spec_tensors(
+    specs: Sequence[WorldSpec], obs_dim: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(context (n, ctx_dim), start obs (n, obs_dim), has start (n,) bool) for a list of specs."""
+    ctx = torch.tensor([s.context.as_tuple() for s in specs], dtype=torch.float32, device=device)
+    starts = np.zeros((len(specs), obs_dim), dtype=np.float32)
+    has = np.zeros(len(specs), dtype=bool)
+    for i, spec in enumerate(specs):
+        obs = start_obs(spec)
+        if obs is not None:
+            starts[i], has[i] = obs, True
+    return ctx, torch.as_tensor(starts, device=device), torch.as_tensor(has, device=device)
