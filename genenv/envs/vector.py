@@ -251,27 +251,34 @@ class DreamVectorEnv(VectorEnv):
         )
 
     def _numpy_infos(self, t: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Gymnasium vector infos (values with `_key` masks) from the tensor infos."""
+        """Gymnasium vector infos (values with `_key` masks) from the tensor infos.
+
+        As in SyncVectorEnv + RecordEpisodeStatistics, "episode" and (SAME_STEP) "final_obs" /
+        "final_info" appear only on steps where some episode ended.
+        """
         done = t["_episode"]
         step_info = {"uncertainty": t["uncertainty"], "model_nonfinite": t["model_nonfinite"]}
-        episode = {"r": t["episode_return"].astype(np.float64), "l": t["episode_length"]}
-        masks = {"_r": done.copy(), "_l": done.copy()}
-        infos: dict[str, Any] = {"episode": {**episode, **masks}, "_episode": done}
-        if self.config.autoreset_mode is AutoresetMode.NEXT_STEP:
-            stepped = ~t["autoreset"]  # reset slots carry reset infos (none) this step
-            for key, value in step_info.items():
-                infos[key], infos["_" + key] = value, stepped.copy()
-        else:
-            for key, value in step_info.items():
-                infos[key], infos["_" + key] = value, ~done
+        same_step = self.config.autoreset_mode is AutoresetMode.SAME_STEP
+        # Slots that were reset this step carry reset infos (none) at the top level.
+        stepped = ~done if same_step else ~t["autoreset"]
+        infos: dict[str, Any] = {}
+        for key, value in step_info.items():
+            infos[key], infos["_" + key] = value, stepped.copy()
+        if not done.any():
+            return infos
+        infos["episode"] = {
+            "r": t["episode_return"].astype(np.float64),
+            "l": t["episode_length"],
+            "_r": done.copy(),
+            "_l": done.copy(),
+        }
+        infos["_episode"] = done.copy()
+        if same_step:
             final = np.full(self.num_envs, None, dtype=object)
             for i in np.flatnonzero(done):
                 final[i] = t["final_obs"][i]
             infos["final_obs"], infos["_final_obs"] = final, done.copy()
-            infos["final_info"] = {
-                **{k: v for k, v in step_info.items()},
-                **{"_" + k: done.copy() for k in step_info},
-            }
+            infos["final_info"] = {**step_info, **{"_" + k: done.copy() for k in step_info}}
             infos["_final_info"] = done.copy()
         return infos
 
