@@ -262,7 +262,8 @@ def test_shipped_specs_load(name):
         ({"task": TASK, "ranges": {"gravity": [0.0, 80.0]}}, "valid range"),
         ({"task": TASK, "ranges": {"wind": [0.0, 1.0]}}, "unknown context field"),
         ({"task": TASK, "mutation": {"edits": 0}}, "edits"),
-        ({"task": TASK, "agent": {"algo": "sac"}}, "learning_progress"),
+        ({"task": TASK, "agent": {"recipe": "sac"}}, "learning_progress"),
+        ({"task": TASK, "agent": {"recipe": "nope"}}, "recipe .nope. not found"),
         ({"task": TASK, "budget": {"imagined_steps": 0}}, "imagined_steps"),
         ({"task": TASK, "seeds": {"images": ["/no/such.png"]}}, "no such file"),
         ({"task": TASK, "eval": {"worlds": [{"context": {"gravity": 99}}]}}, "eval.worlds"),
@@ -271,3 +272,96 @@ def test_shipped_specs_load(name):
 def test_bad_specs_give_clear_errors(data, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         spec_from_dict(data)
+
+
+# -- integration with the dream env and SB3 --------------------------------------------------------
+def _tiny_world():
+    import torch
+
+    from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+
+    torch.manual_seed(0)
+    model = EnsembleWorldModel(TASK, 4, 1, 6, EnsembleConfig(3, 2, 16, 1), -3.0, 3.0)
+    model.start_obs = torch.randn(8, 4) * 0.01
+    model.real_obs = torch.randn(8, 4) * 0.01
+    return model
+
+
+def _curriculum_spec(**overrides):
+    data = {
+        "task": TASK,
+        "seeds": {"prompts": [], "random": 2, "default": True},
+        "plr": {"capacity": 64, "replay_prob": 0.5, "min_replay_levels": 2},
+        "agent": {"n_envs": 4, "horizon": 5, "hyperparams": {"n_steps": 16, "batch_size": 32}},
+        "budget": {"imagined_steps": 128, "iterations": 2, "transfer_episodes": 0},
+        "eval": {"episodes": 1, "worlds": [{"context": {"gravity": 12.0}}]},
+        **overrides,
+    }
+    return spec_from_dict(data)
+
+
+def test_callback_assigns_every_episode_and_never_lets_autoreset_pick(tmp_path):
+    from genenv.curricula.callback import CurriculumCallback
+    from genenv.curricula.runner import build_agent, build_sampler, dream_env
+
+    spec = _curriculum_spec()
+    venv = dream_env(spec, _tiny_world())
+    sampler = build_sampler(spec, "curriculum")
+    assigned = []
+    original_next = sampler.next
+
+    def spying_next():
+        a = original_next()
+        assigned.append(a.spec)
+        return a
+
+    sampler.next = spying_next
+    agent = build_agent(spec, venv, str(tmp_path / "tb"))
+    callback = CurriculumCallback(sampler, agent.gamma, agent.gae_lambda)
+    callback.prime(venv)
+    agent.learn(160, callback=callback)
+    # Episodes are 5 steps: ~4 slots x 160/4/5 = 32 finished episodes, all scored.
+    assert callback.episodes >= 24
+    assert cur_counts_ok(sampler)
+    running = venv.get_attr("world_spec")
+    assert running == [a.spec for a in callback.current]
+    assert all(spec in assigned for spec in running)
+    sources = {lv.provenance.source for lv in sampler.buffer.levels.values()}
+    assert "default" in sources and "random" in sources
+    # A world set behind the curriculum's back is caught at that slot's next reset.
+    venv.env_method("set_spec", WorldSpec(TASK, {"gravity": 15.9}), indices=[0])
+    with pytest.raises(RuntimeError, match="not the curriculum"):
+        agent.learn(40, callback=callback, reset_num_timesteps=False)
+
+
+def cur_counts_ok(sampler) -> bool:
+    c = sampler.counts
+    return c["seed"] == 3 and c["replay"] > 0 and c["accepted"] >= 3
+
+
+def test_run_writes_folder_and_resumes(tmp_path):
+    from genenv.curricula import runner
+
+    spec = _curriculum_spec()
+    model = _tiny_world()
+    out = tmp_path / "run"
+    summary = runner.run_curriculum(spec, out, model=model)
+    for name in ("spec.yaml", "curriculum.json", "state.json", "summary.json", "agent/agent.zip"):
+        assert (out / name).is_file(), name
+    assert list((out / "tb").rglob("events.out.tfevents.*"))
+    assert summary["iterations"] == 2 and summary["imagined_steps"] >= 128
+    assert np.isfinite(summary["eval"]["mean_return"])
+    assert summary["curriculum"]["buffer_size"] >= 3
+    with pytest.raises(ValueError, match="--resume"):
+        runner.run_curriculum(spec, out, model=model)
+    # Resume a run stopped after its first iteration: the buffer comes back whole.
+    state = json.loads((out / "state.json").read_text())
+    state.update(iteration=1, done=False)
+    (out / "state.json").write_text(json.dumps(state))
+    before = json.loads((out / "curriculum.json").read_text())["buffer"]
+    resumed = runner.run_curriculum(spec, out, resume=True, model=model)
+    after = json.loads((out / "curriculum.json").read_text())["buffer"]
+    assert resumed["iterations"] == 2
+    assert after["episode_count"] > before["episode_count"]
+    kept = {lv["id"] for lv in after["levels"]} | set(range(after["next_id"]))
+    assert {lv["id"] for lv in before["levels"]} <= kept

@@ -18,7 +18,8 @@ from genenv.curricula.scoring import NEEDS_VALUES, ScoringConfig
 from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
-ALGOS = ("ppo", "sac")
+SB3_ALGOS = ("PPO", "SAC", "TD3")
+REPO_AGENTS = Path(__file__).resolve().parents[2] / "agents"  # recipes of a source checkout
 
 
 @dataclass
@@ -28,7 +29,6 @@ class WorldConfig:
     checkpoint: str | None = None  # path to a saved world model; None trains one at the start
     data_steps: int = 5000  # real transitions collected over the ranges when training one
     train_epochs: int = 30  # world-model training epochs when training one
-    ensemble_size: int = 5  # members of the ensemble trained at the start
 
 
 @dataclass
@@ -52,13 +52,13 @@ class MutationConfig:
 
 @dataclass
 class AgentConfig:
-    """The agent that learns in the dream (stable-baselines3)."""
+    """The agent that learns in the dream: an agent recipe (agents/*.yaml) with overrides."""
 
-    algo: str = "ppo"  # "ppo" or "sac"
-    num_envs: int = 16  # dream env slots
-    horizon: int = 100  # imagined episode length (steps before truncation)
-    device: str = "auto"  # torch device for model and agent ("auto": cuda if available)
-    hyperparams: dict[str, Any] = field(default_factory=dict)  # passed to the SB3 constructor
+    recipe: str = "ppo"  # a recipe name in the repo's agents/ folder, or a YAML path (SB3 algos)
+    n_envs: int | None = None  # override the recipe's number of dream env slots
+    horizon: int | None = None  # override the imagined episode length (env.max_episode_steps)
+    hyperparams: dict[str, Any] = field(default_factory=dict)  # merged over the recipe's
+    device: str = "cpu"  # torch device of the world model and dream env
 
 
 @dataclass
@@ -103,6 +103,18 @@ class CurriculumSpec:
             edits=self.mutation.edits,
             mutation_prob=self.mutation.prob,
         )
+
+    def recipe(self):
+        """The agent recipe for this task, with the spec's overrides applied."""
+        from genenv.agents.recipe import load_recipe
+
+        recipe = load_recipe(recipe_path(self.agent.recipe), self.task)
+        if self.agent.n_envs is not None:
+            recipe.n_envs = self.agent.n_envs
+        if self.agent.horizon is not None:
+            recipe.env = {**recipe.env, "max_episode_steps": self.agent.horizon}
+        recipe.hyperparams = {**recipe.hyperparams, **self.agent.hyperparams}
+        return recipe
 
     def eval_specs(self) -> list[WorldSpec]:
         return [WorldSpec.from_dict({"task": self.task, **w}) for w in self.eval.worlds]
@@ -175,24 +187,29 @@ def _check(spec: CurriculumSpec, base_dir: Path | None) -> None:
     w, a, b, s = spec.world, spec.agent, spec.budget, spec.seeds
     _positive("world.data_steps", w.data_steps)
     _positive("world.train_epochs", w.train_epochs)
-    _positive("world.ensemble_size", w.ensemble_size, 2)
-    _positive("agent.num_envs", a.num_envs)
-    _positive("agent.horizon", a.horizon)
+    if a.n_envs is not None:
+        _positive("agent.n_envs", a.n_envs)
+    if a.horizon is not None:
+        _positive("agent.horizon", a.horizon)
     _positive("budget.imagined_steps", b.imagined_steps)
     _positive("budget.iterations", b.iterations)
     _positive("budget.transfer_episodes", b.transfer_episodes, 0)
     _positive("budget.transfer_worlds", b.transfer_worlds, 0)
     _positive("eval.episodes", spec.eval.episodes)
     _positive("seeds.random", s.random, 0)
-    if a.algo not in ALGOS:
-        raise ValueError(f"curriculum spec: agent.algo {a.algo!r} unknown; valid: {ALGOS}")
-    if a.algo == "sac" and spec.scoring.kind in NEEDS_VALUES:
+    recipe = spec.recipe()  # validates the recipe and the overrides
+    if recipe.algo not in SB3_ALGOS:
         raise ValueError(
-            f"curriculum spec: scoring.kind {spec.scoring.kind!r} needs a state-value function; "
-            "with agent.algo 'sac' use 'learning_progress'"
+            f"curriculum spec: agent recipe algo {recipe.algo!r} is not supported by the "
+            f"curriculum (it assigns worlds through an SB3 callback); use one of {SB3_ALGOS}"
         )
-    if b.imagined_steps < b.iterations * a.num_envs:
-        raise ValueError("curriculum spec: budget.imagined_steps < iterations * agent.num_envs")
+    if recipe.algo != "PPO" and spec.scoring.kind in NEEDS_VALUES:
+        raise ValueError(
+            f"curriculum spec: scoring.kind {spec.scoring.kind!r} needs PPO's state values; "
+            f"with {recipe.algo} use 'learning_progress'"
+        )
+    if b.imagined_steps < b.iterations * recipe.n_envs:
+        raise ValueError("curriculum spec: budget.imagined_steps < iterations * n_envs")
     if not (s.prompts or s.images or s.random or s.default):
         raise ValueError(
             "curriculum spec: seeds are empty; give prompts, images, random or default"
@@ -223,6 +240,17 @@ def _resolve(base: Path, path: str, name: str) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"curriculum spec: {name}: no such file {path!r}")
     return p.resolve()
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe file: an existing path, or a name in the repo's agents/ folder."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for candidate in (REPO_AGENTS / name, REPO_AGENTS / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"agent recipe {name!r} not found (looked in . and {REPO_AGENTS})")
 
 
 def load_spec(path: str | Path) -> CurriculumSpec:
