@@ -235,3 +235,24 @@ def test_fast_path_skipping_validation_gives_the_same_rollout(cheetah):
     a = _rollout(_vec(cheetah, max_episode_steps=3), 9, actions)
     b = _rollout(_vec(cheetah, max_episode_steps=3, validate_actions=False), 9, actions)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_make_and_make_vec_from_a_saved_checkpoint(cheetah, tmp_path):
+    from genenv.models.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(cheetah, tmp_path / "world")
+    env = gymnasium.make("genenv/Dream-HalfCheetah-v0", world=str(ckpt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unbounded observation Box, as in the real task
+        gym_check_env(env.unwrapped, skip_render_check=True)
+    venv = gymnasium.make_vec(
+        "genenv/Dream-HalfCheetah-v0", num_envs=1024, world=ckpt, device="cpu"
+    )
+    assert isinstance(venv, DreamVectorEnv) and venv.num_envs == 1024
+    # The loaded world steps exactly like the one it was saved from.
+    actions = [torch.rand(1024, 6) * 2 - 1 for _ in range(3)]
+    a = _rollout(venv, 11, actions)
+    b = _rollout(_vec(cheetah, n=1024), 11, actions)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    with pytest.raises(ValueError, match="not Hopper"):
+        gymnasium.make("genenv/Dream-Hopper-v0", world=ckpt)
