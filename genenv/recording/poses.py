@@ -3,6 +3,8 @@
 An explicit registry: `POSE_DECODERS[task]` turns one observation (plus the root coordinates the
 observation leaves out, e.g. HalfCheetah's x position) into `(qpos, qvel)`. Tasks whose layout is
 `"qpos_qvel"` share one generic decoder; the others get a small hand-written one.
+Velocities are decoded as observed (InvertedDoublePendulum, Hopper and Walker2d clip them to
++-10); rendering depends on positions only.
 `PoseRenderer` puts a decoded pose into a render-only real env of the same `WorldSpec` and renders.
 """
 
