@@ -1,1 +1,16 @@
-"""genenv.data"""
+"""genenv.data: collect real MuJoCo transitions into Minari datasets and read them back."""
+
+from genenv.data.collect import collect, collection_info, context_sampler
+from genenv.data.load import episode_specs, load_transitions
+from genenv.data.storage import read_metadata
+from genenv.data.transitions import Transitions
+
+__all__ = [
+    "Transitions",
+    "collect",
+    "collection_info",
+    "context_sampler",
+    "episode_specs",
+    "load_transitions",
+    "read_metadata",
+]

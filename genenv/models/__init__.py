@@ -1,1 +1,20 @@
-"""genenv.models"""
+"""genenv.models: world models (one protocol, several kinds), training, checkpoints."""
+
+from genenv.models.base import ModelStep, WorldModel
+from genenv.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
+from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+from genenv.models.evaluate import open_loop_errors
+from genenv.models.train import TrainConfig, train_world_model
+
+__all__ = [
+    "EnsembleConfig",
+    "EnsembleWorldModel",
+    "ModelStep",
+    "TrainConfig",
+    "WorldModel",
+    "load_checkpoint",
+    "open_loop_errors",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+    "train_world_model",
+]

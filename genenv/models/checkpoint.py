@@ -1,0 +1,209 @@
+"""World-model checkpoints: safetensors weights + JSON metadata; loading never unpickles.
+
+A checkpoint is a folder::
+
+    DIR/metadata.json              format_version, kind, task, spaces, ensemble config, ...
+    DIR/weights-<sha8>.safetensors all tensors, normalisers and real start states included
+
+Saving is atomic: the weights go to a new, content-named file, then `metadata.json` (which
+names that file and its SHA-256) is replaced in one `os.replace`; only then are older weights
+files removed. A crash at any point leaves either the old or the new checkpoint, whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+from genenv.worlds import CONTEXT_FIELDS, get_task
+
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+_VARIABLE_BUFFERS = ("start_obs", "real_obs", "elites")  # sizes depend on the training data
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(
+    model: EnsembleWorldModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write `model` to the folder `path` (created if needed); `metadata` is stored alongside
+    (e.g. data fingerprint, validation and open-loop errors). Returns the folder."""
+    from safetensors.torch import save_file
+
+    from genenv import __version__
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".weights.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        digest = _sha256(Path(tmp))
+        weights_name = f"weights-{digest[:8]}.safetensors"
+        os.replace(tmp, path / weights_name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    meta: dict[str, Any] = {
+        **(metadata or {}),
+        "format_version": FORMAT_VERSION,
+        "kind": "ensemble",
+        "task": model.task,
+        "obs_dim": model.obs_dim,
+        "act_dim": model.act_dim,
+        "ctx_dim": model.ctx_dim,
+        "context_fields": list(CONTEXT_FIELDS),
+        "action_low": model.action_low.cpu().reshape(-1).tolist(),
+        "action_high": model.action_high.cpu().reshape(-1).tolist(),
+        "ensemble": asdict(model.config),
+        "normalisers": {  # informative copy; the weights file is authoritative
+            name: {"mean": norm.mean.tolist(), "std": norm.std.tolist()}
+            for name, norm in (
+                ("obs", model.obs_norm),
+                ("context", model.ctx_norm),
+                ("target", model.target_norm),
+            )
+        },
+        "elites": model.elites.tolist(),
+        "weights_file": weights_name,
+        "weights_sha256": digest,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "genenv_version": __version__,
+    }
+    fd, tmp_meta = tempfile.mkstemp(dir=path, prefix=".metadata.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_meta, path / METADATA_FILE)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_meta)
+        raise
+    for old in path.glob("weights-*.safetensors"):
+        if old.name != weights_name:
+            old.unlink()
+    return path
+
+
+def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON metadata of the checkpoint folder at `path` (checked for format and kind)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if path.is_file() and path.name == METADATA_FILE:
+        path = path.parent
+    meta_file = path / METADATA_FILE
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"checkpoint {path} is missing its {METADATA_FILE}")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"checkpoint {path}: {METADATA_FILE} is not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise ValueError(f"checkpoint {path}: {METADATA_FILE} has no format_version")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint {path} has unknown format_version {meta['format_version']!r}; this "
+            f"genenv reads format_version {FORMAT_VERSION}"
+        )
+    if meta.get("kind") != "ensemble":
+        raise ValueError(f"checkpoint {path} is of unknown kind {meta.get('kind')!r}")
+    return meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    expect_task: str | None = None,
+    expect_obs_dim: int | None = None,
+    expect_act_dim: int | None = None,
+) -> EnsembleWorldModel:
+    """Load the world model saved at `path` onto `device`, refusing any mismatch clearly."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = read_checkpoint_metadata(path)
+    if path.is_file():
+        path = path.parent
+    task = meta["task"]
+    if expect_task is not None and get_task(expect_task).name != task:
+        raise ValueError(
+            f"checkpoint {path} is a world model of task {task}, not {get_task(expect_task).name}"
+        )
+    for what, want, have in (
+        ("observation", expect_obs_dim, meta["obs_dim"]),
+        ("action", expect_act_dim, meta["act_dim"]),
+    ):
+        if want is not None and want != have:
+            raise ValueError(
+                f"checkpoint {path} has {what} dimension {have}, but {want} was expected"
+            )
+    if meta.get("context_fields") != list(CONTEXT_FIELDS):
+        raise ValueError(
+            f"checkpoint {path} uses context fields {meta.get('context_fields')}; this genenv "
+            f"uses {list(CONTEXT_FIELDS)}"
+        )
+    weights = path / str(meta.get("weights_file", ""))
+    if not weights.is_file():
+        raise FileNotFoundError(f"checkpoint {path} is missing its weights file {weights.name}")
+    if _sha256(weights) != meta.get("weights_sha256"):
+        raise ValueError(
+            f"checkpoint {path}: weights file {weights.name} is corrupt (its SHA-256 does not "
+            "match the metadata)"
+        )
+    try:
+        tensors = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(
+            f"checkpoint {path}: weights file {weights.name} is corrupt ({err})"
+        ) from err
+    known = {f.name for f in fields(EnsembleConfig)}
+    config = EnsembleConfig(**{k: v for k, v in meta["ensemble"].items() if k in known})
+    model = EnsembleWorldModel(
+        task,
+        meta["obs_dim"],
+        meta["act_dim"],
+        meta["ctx_dim"],
+        config,
+        meta["action_low"],
+        meta["action_high"],
+    )
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = [
+        f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in tensors and k not in _VARIABLE_BUFFERS and tensors[k].shape != v.shape
+    ]
+    if missing or extra or wrong:
+        raise ValueError(
+            f"checkpoint {path}: tensor shape mismatch with its metadata "
+            f"(missing {missing}, unexpected {extra}, wrong shapes {wrong})"
+        )
+    for name in _VARIABLE_BUFFERS:
+        setattr(model, name, torch.empty_like(tensors[name]))
+    model.load_state_dict(tensors)
+    return model.to(device).eval()
