@@ -29,6 +29,9 @@ from genenv.recording import (
     trace_panel,
     write_video,
 )
+from genenv.recording import (
+    record_real as record_real_fn,
+)
 from genenv.recording.poses import render_env
 from genenv.worlds import CONTEXT_FIELDS, TASKS, WorldSpec
 
@@ -62,9 +65,11 @@ def _tiny_model(task: str, seed: int = 0) -> EnsembleWorldModel:
     env = WorldSpec(task).make_env()
     starts = np.stack([env.reset(seed=s)[0] for s in range(4)])
     config = EnsembleConfig(ensemble_size=2, num_elites=1, hidden_size=16, num_layers=1)
+    space = env.action_space
     model = EnsembleWorldModel(
-        task, starts.shape[1], env.action_space.shape[0], len(CONTEXT_FIELDS), config
-    )
+        task, starts.shape[1], space.shape[0], len(CONTEXT_FIELDS), config,
+        action_low=space.low.tolist(), action_high=space.high.tolist(),
+    )  # fmt: skip
     model.start_obs = torch.as_tensor(starts, dtype=torch.float32)
     env.close()
     return model
@@ -266,3 +271,38 @@ def test_cli_record_real_and_its_errors(tmp_path, capsys):
     assert main(["record", "--task", "InvertedPendulum", "--steps", "3"]) == 2  # needs --world
     assert "--world" in capsys.readouterr().err
     assert main([*args, "--kinds", "dream"]) == 2
+
+
+def test_cli_records_every_kind_from_a_saved_world(tmp_path):
+    from genenv.cli import main
+    from genenv.models.checkpoint import save_checkpoint
+
+    world = save_checkpoint(_tiny_model("InvertedPendulum"), tmp_path / "world")
+    out, tb = tmp_path / "rec", tmp_path / "tb"
+    argv = ["record", "--task", "InvertedPendulum", "--world", str(world), "--steps", "3"]
+    argv += ["--size", "32", "--out", str(out), "--tensorboard", str(tb), "--step", "9"]
+    assert main(argv) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        f"InvertedPendulum-{kind}-step9-seed0.{fmt}"
+        for kind in ("real", "imagined", "side-by-side")
+        for fmt in ("mp4", "gif")
+    )
+    assert _mp4_frames(out / "InvertedPendulum-side-by-side-step9-seed0.mp4").shape[1:] == (
+        32,
+        96,
+        3,
+    )
+    for kind in ("real", "imagined", "side-by-side"):
+        (event,) = _tb_images(tb, f"videos/{kind}")
+        assert event.step == 9
+
+
+def test_keyword_overrides_as_the_run_loop_passes_them(tmp_path):
+    spec = WorldSpec("InvertedPendulum")
+    paths = record_real_fn(
+        spec, "random", 2, out_dir=tmp_path / "videos", size=32, formats=("gif",)
+    )
+    assert list(paths) == ["gif"] and paths["gif"].parent == tmp_path / "videos"
+    with pytest.raises(ValueError, match="unknown recording option"):
+        record_real_fn(spec, "random", 2, out_dri=tmp_path)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from tqdm.auto import tqdm
 
 from genenv.worlds import TASKS, WorldSpec, get_task
 
@@ -170,12 +171,15 @@ class PoseRenderer:
         """(H, W, 3) uint8 frame of the pose `obs` describes."""
         return self.render_state(*self.decode(obs, root))
 
-    def render_trajectory(self, obs: np.ndarray, root0: np.ndarray | None = None) -> np.ndarray:
+    def render_trajectory(
+        self, obs: np.ndarray, root0: np.ndarray | None = None, progress: bool = False
+    ) -> np.ndarray:
         """(T, H, W, 3) frames of an observation sequence (T, obs_dim); the root coordinates
         start at `root0` (default zeros) and are integrated from the observed root velocity."""
         root = np.zeros(self.decoder.num_root) if root0 is None else np.asarray(root0, np.float64)
         frames, velocity = [], None
-        for o in np.asarray(obs, dtype=np.float64):
+        obs = np.asarray(obs, dtype=np.float64)
+        for o in tqdm(obs, desc="render", disable=not progress, leave=False):
             v = self.decoder.root_velocity(o)
             if velocity is not None:  # trapezoidal rule between consecutive observations
                 root = root + 0.5 * self.dt * (velocity + v)

@@ -7,7 +7,7 @@ real initial observation, and shows `real | imagined | traces` (predicted agains
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class RecordConfig:
     camera_name: str | None = None  # MuJoCo camera (e.g. "track"); None: the env's default view
     max_traces: int = 4  # observation dimensions plotted in the trace panel
     labels: bool = True  # write "real" / "imagined" on the panels
+    progress: bool = True  # tqdm bars while stepping and rendering
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -51,6 +52,17 @@ def video_name(spec: WorldSpec, kind: str, step: int | None = None) -> str:
     if not spec.context.is_default():
         parts.append("ctx" + hashlib.sha1(spec.context.__repr__().encode()).hexdigest()[:6])
     return "-".join(parts)
+
+
+def _resolve(config: RecordConfig | None, overrides: dict[str, Any]) -> RecordConfig:
+    """`config` (or the defaults) with the keyword overrides that were given (not None)."""
+    config = config or RecordConfig()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    valid = [f.name for f in fields(RecordConfig)]
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown recording option(s) {unknown}; valid: {', '.join(valid)}")
+    return replace(config, **given) if given else config
 
 
 def _fps(config: RecordConfig, dt: float) -> int:
@@ -94,7 +106,7 @@ def side_by_side_frames(
     """(T+1, size, 3*size, 3) frames `real | imagined | traces`, and the two rollouts."""
     config = config or RecordConfig()
     size, cam = config.size, config.camera_name
-    real = rollout_real(spec, policy, steps, size, size, camera_name=cam)
+    real = rollout_real(spec, policy, steps, size, size, camera_name=cam, progress=config.progress)
     dream = rollout_imagined(
         spec,
         model,
@@ -105,6 +117,7 @@ def side_by_side_frames(
         height=size,
         camera_name=cam,
         stop_on_termination=False,  # same actions, same length: a comparison, not an episode
+        progress=config.progress,
     )
     n = len(real.obs)
     dream_frames, dream_obs = _pad_to(dream.frames, dream.obs, n)
@@ -122,13 +135,17 @@ def record_real(
     config: RecordConfig | None = None,
     step: int | None = None,
     tensorboard: Any = None,
+    **overrides: Any,
 ) -> dict[str, Path]:
     """Run `policy` in the real world of `spec`; write its video. Returns {format: path}.
 
     `tensorboard`: a SummaryWriter or log folder to also log the video to (tag 'videos/real').
+    Keyword `overrides` replace `config` fields, e.g. `out_dir=run / "videos"`, `size=64`.
     """
-    config = config or RecordConfig()
-    rollout = rollout_real(spec, policy, steps, config.size, config.size, config.camera_name)
+    config = _resolve(config, overrides)
+    rollout = rollout_real(
+        spec, policy, steps, config.size, config.size, config.camera_name, progress=config.progress
+    )
     frames = label(rollout.frames, "real") if config.labels else rollout.frames
     return _emit(frames, spec, "real", config, _fps(config, rollout.dt), step, tensorboard)
 
@@ -142,14 +159,15 @@ def record_imagined(
     step: int | None = None,
     tensorboard: Any = None,
     init_obs: np.ndarray | None = None,
+    **overrides: Any,
 ) -> dict[str, Path]:
     """Run `policy` inside the world model from a real start state (or `init_obs`) until the model
     predicts termination or `steps` steps; write the video of the imagined states."""
-    config = config or RecordConfig()
+    config = _resolve(config, overrides)
     size = config.size
     rollout = rollout_imagined(
         spec, model, policy, steps, init_obs=init_obs, width=size, height=size,
-        camera_name=config.camera_name,
+        camera_name=config.camera_name, progress=config.progress,
     )  # fmt: skip
     frames = label(rollout.frames, "imagined") if config.labels else rollout.frames
     return _emit(frames, spec, "imagined", config, _fps(config, rollout.dt), step, tensorboard)
@@ -163,9 +181,10 @@ def record_side_by_side(
     config: RecordConfig | None = None,
     step: int | None = None,
     tensorboard: Any = None,
+    **overrides: Any,
 ) -> dict[str, Path]:
     """Real rollout of `policy`, and its actions replayed open loop in the world model from the
     same real start: writes `real | imagined | traces`. Returns {format: path}."""
-    config = config or RecordConfig()
+    config = _resolve(config, overrides)
     frames, real, _ = side_by_side_frames(spec, model, policy, steps, config)
     return _emit(frames, spec, "side-by-side", config, _fps(config, real.dt), step, tensorboard)

@@ -11,6 +11,7 @@ from typing import Any
 import mujoco
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from genenv.recording.poses import PoseRenderer, close_env, render_env
 from genenv.worlds import WorldSpec
@@ -118,6 +119,7 @@ def rollout_real(
     height: int = 128,
     camera_name: str | None = None,
     render: bool = True,
+    progress: bool = False,
 ) -> Rollout:
     """Run `policy` in the real env of `spec` (reset with `spec.seed`) for up to `steps` steps.
 
@@ -142,7 +144,7 @@ def rollout_real(
                 frames.append(render_env(env))
 
         snap()
-        for _ in range(steps):
+        for _ in tqdm(range(steps), desc=f"real {spec.task}", disable=not progress, leave=False):
             action = act(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
             observations.append(obs)
@@ -179,6 +181,7 @@ def rollout_imagined(
     camera_name: str | None = None,
     stop_on_termination: bool = True,
     render: bool = True,
+    progress: bool = False,
 ) -> Rollout:
     """Step the world model `model` in world `spec` and render each imagined state via MuJoCo.
 
@@ -205,7 +208,8 @@ def rollout_imagined(
         first = np.asarray(init_obs, np.float64) if init_obs is not None else obs[0].cpu().numpy()
         observations, taken, rewards, uncert = [first], [], [], []
         terminated = False
-        for t in range(steps):
+        bar = tqdm(range(steps), desc=f"imagined {spec.task}", disable=not progress, leave=False)
+        for t in bar:
             action = actions[t] if actions is not None else act(observations[-1])
             a = torch.as_tensor(action, dtype=torch.float32, device=device)[None]
             out = model.step(obs, a, context, generator=gen)
@@ -224,7 +228,7 @@ def rollout_imagined(
         if render:
             anchor = renderer.decode(obs_arr[0], root)
             renderer.render_state(*anchor)  # aim the free camera as the real env's first render
-            frames = renderer.render_trajectory(obs_arr, root)
+            frames = renderer.render_trajectory(obs_arr, root, progress=progress)
         else:
             frames = np.zeros((0, height, width, 3), np.uint8)
     finally:
