@@ -64,13 +64,18 @@ def test_termination_is_not_a_time_limit():
     assert all("terminal_observation" in info for info in infos)
 
 
-def test_adapter_needs_same_step(cheetah):
-    with pytest.raises(ValueError, match="SAME_STEP"):
-        DreamSB3VecEnv(DreamVectorEnv("HalfCheetah", cheetah, num_envs=2))
-    venv = DreamVectorEnv(
-        "HalfCheetah", cheetah, num_envs=2, autoreset_mode=AutoresetMode.SAME_STEP
-    )
-    assert DreamSB3VecEnv(venv).num_envs == 2
+def test_adapter_runs_its_env_in_same_step_mode(cheetah):
+    venv = DreamVectorEnv("HalfCheetah", cheetah, num_envs=2, max_episode_steps=1)
+    venv.reset(seed=0)
+    env = DreamSB3VecEnv(venv)
+    assert venv.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step_tensor(torch.zeros(2, 6))  # switching modes needs a fresh start
+    env.reset()
+    _, _, dones, infos = env.step(np.zeros((2, 6), np.float32))
+    assert dones.all() and all("terminal_observation" in i for i in infos)
+    with pytest.raises(ValueError, match="not both"):
+        DreamSB3VecEnv(venv, num_envs=3)
 
 
 def test_env_method_set_spec_reaches_the_slots(cheetah):

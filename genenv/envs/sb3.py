@@ -36,7 +36,8 @@ class DreamSB3VecEnv(VecEnv):
 
     Pass an existing env (`DreamSB3VecEnv(venv)`) or the `DreamVectorEnv` kwargs
     (`DreamSB3VecEnv(task="HalfCheetah", world=ckpt, num_envs=64)`), which builds one in
-    SAME_STEP mode.
+    SAME_STEP mode. A NEXT_STEP env handed in is switched to SAME_STEP (SB3's semantics); the
+    adapter then owns it and SB3's `reset()` starts it afresh.
     """
 
     def __init__(self, venv: DreamVectorEnv | None = None, **kwargs: Any):
@@ -44,8 +45,10 @@ class DreamSB3VecEnv(VecEnv):
             venv = DreamVectorEnv(**{**kwargs, "autoreset_mode": AutoresetMode.SAME_STEP})
         elif kwargs:
             raise ValueError("pass either a DreamVectorEnv or its constructor kwargs, not both")
+        if not isinstance(venv, DreamVectorEnv):
+            raise ValueError(f"DreamSB3VecEnv wraps a DreamVectorEnv, got {type(venv).__name__}")
         if venv.config.autoreset_mode is not AutoresetMode.SAME_STEP:
-            raise ValueError("DreamSB3VecEnv needs a DreamVectorEnv with AutoresetMode.SAME_STEP")
+            venv.set_autoreset_mode(AutoresetMode.SAME_STEP)
         self.venv = venv
         self._actions: torch.Tensor | None = None
         self._seed: int | None = None
@@ -146,3 +149,6 @@ class DreamSB3VecEnv(VecEnv):
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         """Dream slots are never wrapped in gymnasium wrappers."""
         return [False for _ in self._get_indices(indices)]
+
+
+SB3VecEnvAdapter = DreamSB3VecEnv  # the name genenv.agents uses

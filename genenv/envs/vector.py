@@ -282,6 +282,13 @@ class DreamVectorEnv(VectorEnv):
             infos["_final_info"] = done.copy()
         return infos
 
+    def set_autoreset_mode(self, mode: AutoresetMode | str) -> None:
+        """Switch between NEXT_STEP and SAME_STEP; the env must be reset before stepping again."""
+        self.config.autoreset_mode = mode
+        self.config.__post_init__()  # validates and parses names like "same_step"
+        self.metadata = {**self.metadata, "autoreset_mode": self.config.autoreset_mode}
+        self._started = False
+
     # -- per-slot worlds ----------------------------------------------------------------------
     def set_spec(self, index: int, spec: WorldSpec) -> None:
         """Give slot `index` a new WorldSpec from its next reset on (curricula use this)."""
