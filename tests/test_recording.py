@@ -32,7 +32,7 @@ from genenv.recording import (
 from genenv.recording import (
     record_real as record_real_fn,
 )
-from genenv.recording.poses import render_env
+from genenv.recording.poses import make_render_env, render_env
 from genenv.worlds import CONTEXT_FIELDS, TASKS, WorldSpec
 
 SIZE = 64
@@ -160,16 +160,23 @@ def test_every_task_decodes_its_real_state_exactly():
 
 
 @pytest.mark.parametrize(
-    "task", ["InvertedPendulum", "HalfCheetah", "InvertedDoublePendulum", "Reacher"]
+    ("task", "camera"),
+    [
+        ("InvertedPendulum", "auto"),
+        ("HalfCheetah", "auto"),  # the body-following "track" camera
+        ("HalfCheetah", None),  # the env's own free camera, aimed at the first rendered pose
+        ("InvertedDoublePendulum", "auto"),
+        ("Reacher", "auto"),
+    ],
 )
-def test_render_of_a_real_observation_matches_the_real_render(task):
+def test_render_of_a_real_observation_matches_the_real_render(task, camera):
     spec = WorldSpec(task, seed=3)
-    env = spec.make_env(render_mode="rgb_array", width=SIZE, height=SIZE)
+    env = make_render_env(spec, SIZE, SIZE, camera)
     first, _ = env.reset(seed=3)
     raw = env.unwrapped
     anchor = (raw.data.qpos.copy(), raw.data.qvel.copy())
     render_env(env)  # the real env's camera aims itself now, at the reset pose
-    renderer = PoseRenderer(spec, SIZE, SIZE, anchor=anchor)
+    renderer = PoseRenderer(spec, SIZE, SIZE, anchor=anchor, camera_name=camera)
     num_root = renderer.decoder.num_root
     env.action_space.seed(0)
     for _ in range(8):
@@ -183,6 +190,11 @@ def test_render_of_a_real_observation_matches_the_real_render(task):
     close_env(env)
     assert np.array_equal(imagined, real)
     assert (stale != real).any(axis=-1).mean() > 0.005
+
+
+def test_unknown_camera_is_a_clear_error():
+    with pytest.raises(ValueError, match="no camera 'overhead'"):
+        make_render_env(WorldSpec("HalfCheetah"), 32, 32, "overhead")
 
 
 def test_root_coordinates_are_integrated_from_velocity():

@@ -40,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=128, help="panel height and width (pixels)")
     parser.add_argument("--fps", type=int, default=None, help="frames per second; None: real time")
     parser.add_argument("--formats", default="mp4,gif", help="comma-separated: mp4, gif")
-    parser.add_argument("--camera", default=None, help="MuJoCo camera name, e.g. track")
+    parser.add_argument(
+        "--camera",
+        default="auto",
+        help="MuJoCo camera name; 'auto': the body-following 'track' camera for locomotion "
+        "tasks, else the env's own view; 'default': the env's own view",
+    )
     parser.add_argument("--step", type=int, default=None, help="training step, for names and tags")
     parser.add_argument("--tensorboard", type=Path, default=None, help="also log to this log dir")
 
@@ -88,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
         from genenv.recording.rollout import load_sb3
 
         policy = load_sb3(policy, args.algo)
+    camera = None if args.camera == "default" else args.camera
     config = RecordConfig(
-        out_dir=args.out, size=args.size, fps=args.fps, formats=formats, camera_name=args.camera
+        out_dir=args.out, size=args.size, fps=args.fps, formats=formats, camera_name=camera
     )
     common = {"config": config, "step": args.step, "tensorboard": args.tensorboard}
     for kind in kinds:

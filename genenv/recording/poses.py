@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from genenv.worlds import TASKS, WorldSpec, get_task
 
+CAMERA = mujoco.mjtObj.mjOBJ_CAMERA
+
 
 @dataclass(frozen=True)
 class PoseDecoder:
@@ -104,6 +106,24 @@ def _normalise_quaternions(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarra
     return qpos
 
 
+def make_render_env(spec: WorldSpec, width: int, height: int, camera_name: str | None = "auto"):
+    """The real env of `spec` rendering rgb arrays from `camera_name`.
+
+    "auto": the model's "track" camera (it follows the body) for tasks whose root moves through
+    the world, else the env's default view; None: the env's default view.
+    """
+    if camera_name == "auto":
+        camera_name = "track" if get_decoder(spec.task).num_root > 0 else None
+    kwargs = {} if camera_name is None else {"camera_name": camera_name}
+    env = spec.make_env(render_mode="rgb_array", width=width, height=height, **kwargs)
+    model = env.unwrapped.model
+    if camera_name is not None and mujoco.mj_name2id(model, CAMERA, camera_name) < 0:
+        names = [mujoco.mj_id2name(model, CAMERA, i) for i in range(model.ncam)]
+        env.close()
+        raise ValueError(f"{spec.task} has no camera {camera_name!r}; cameras: {names}")
+    return env
+
+
 def render_env(env) -> np.ndarray:
     """`env.render()` with its own GL context made current (several envs may share a thread)."""
     viewer = getattr(env.unwrapped.mujoco_renderer, "viewer", None)
@@ -139,12 +159,11 @@ class PoseRenderer:
         width: int = 128,
         height: int = 128,
         anchor: tuple[np.ndarray, np.ndarray] | None = None,
-        camera_name: str | None = None,
+        camera_name: str | None = "auto",
     ):
         self.spec = spec
         self.decoder = get_decoder(spec.task)
-        kwargs = {} if camera_name is None else {"camera_name": camera_name}
-        self.env = spec.make_env(render_mode="rgb_array", width=width, height=height, **kwargs)
+        self.env = make_render_env(spec, width, height, camera_name)
         self.env.reset(seed=spec.seed)
         self.raw = self.env.unwrapped
         if anchor is not None:

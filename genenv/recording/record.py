@@ -29,7 +29,9 @@ class RecordConfig:
     size: int = 128  # height and width in pixels of each panel
     fps: int | None = None  # frames per second; None: real time (1 / the task's step dt)
     formats: tuple[str, ...] = ("mp4", "gif")  # file types to write
-    camera_name: str | None = None  # MuJoCo camera (e.g. "track"); None: the env's default view
+    # MuJoCo camera name; "auto": "track" (follows the body) where the root moves, else the env's
+    # default view; None: the env's default view.
+    camera_name: str | None = "auto"
     max_traces: int = 4  # observation dimensions plotted in the trace panel
     labels: bool = True  # write "real" / "imagined" on the panels
     progress: bool = True  # tqdm bars while stepping and rendering

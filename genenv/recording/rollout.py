@@ -13,7 +13,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genenv.recording.poses import PoseRenderer, close_env, render_env
+from genenv.recording.poses import (
+    PoseRenderer,
+    close_env,
+    get_decoder,
+    make_render_env,
+    render_env,
+)
 from genenv.worlds import WorldSpec
 
 Policy = Callable[[np.ndarray], np.ndarray]  # one observation (obs_dim,) -> one action (act_dim,)
@@ -117,7 +123,7 @@ def rollout_real(
     steps: int = 200,
     width: int = 128,
     height: int = 128,
-    camera_name: str | None = None,
+    camera_name: str | None = "auto",
     render: bool = True,
     progress: bool = False,
 ) -> Rollout:
@@ -126,14 +132,11 @@ def rollout_real(
     Each frame is rendered after `mj_forward`, so it shows exactly the recorded observation
     (MuJoCo's `mj_step` leaves positions one substep stale); the trajectory is unaffected.
     """
-    kwargs = {} if camera_name is None else {"camera_name": camera_name}
-    env = spec.make_env(render_mode="rgb_array", width=width, height=height, **kwargs)
+    env = make_render_env(spec, width, height, camera_name)
     try:
         act = make_policy(policy, env.action_space, seed=spec.seed)
         obs, _ = env.reset(seed=spec.seed)
         raw = env.unwrapped
-        from genenv.recording.poses import get_decoder
-
         root = raw.data.qpos[: get_decoder(spec.task).num_root].copy()
         observations, actions, rewards, frames = [obs], [], [], []
         terminated = False
@@ -178,7 +181,7 @@ def rollout_imagined(
     root0: np.ndarray | None = None,
     width: int = 128,
     height: int = 128,
-    camera_name: str | None = None,
+    camera_name: str | None = "auto",
     stop_on_termination: bool = True,
     render: bool = True,
     progress: bool = False,
