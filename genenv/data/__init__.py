@@ -1,6 +1,6 @@
 """genenv.data: collect real MuJoCo transitions into Minari datasets and read them back."""
 
-from genenv.data.collect import collect, collection_info, context_sampler
+from genenv.data.collect import collect, collection_info, context_sampler, count_steps
 from genenv.data.load import episode_specs, load_transitions
 from genenv.data.storage import read_metadata
 from genenv.data.transitions import Transitions
@@ -10,6 +10,7 @@ __all__ = [
     "collect",
     "collection_info",
     "context_sampler",
+    "count_steps",
     "episode_specs",
     "load_transitions",
     "read_metadata",

@@ -186,3 +186,8 @@ def collection_info(path: str | Path) -> dict[str, Any]:
         "total_episodes": int(meta["total_episodes"]),
         "collections": list(meta["genenv"]["collections"]),
     }
+
+
+def count_steps(path: str | Path) -> int:
+    """Exactly how many real env steps (transitions) the dataset at `path` holds."""
+    return int(read_metadata(path)["total_steps"])
