@@ -230,10 +230,21 @@ def test_numpy_outputs_are_fresh_copies(cheetah):
     assert np.abs(obs2).max() < 1e9
 
 
-def test_fast_path_skipping_validation_gives_the_same_rollout(cheetah):
-    actions = [torch.rand(4, 6) * 2 - 1 for _ in range(6)]
-    a = _rollout(_vec(cheetah, max_episode_steps=3), 9, actions)
-    b = _rollout(_vec(cheetah, max_episode_steps=3, validate_actions=False), 9, actions)
+def test_fast_path_gives_the_same_rollouts_as_the_plain_one():
+    """Elite-only stepping, no validation: bit-identical to stepping every member."""
+    model = random_world_model("HalfCheetah", EnsembleConfig(ensemble_size=5, num_elites=3))
+    model.elites = torch.tensor([4, 0, 2])  # unordered, not the first members
+    actions = [torch.rand(64, 6) * 2 - 1 for _ in range(8)]
+    plain = DreamVectorEnv("HalfCheetah", model, 64, max_episode_steps=3, elite_only=False)
+    fast = DreamVectorEnv("HalfCheetah", model, 64, max_episode_steps=3, validate_actions=False)
+    assert fast._model_step is not model.step
+    a, b = _rollout(plain, 9, actions), _rollout(fast, 9, actions)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    # The fast path follows the model when it is retrained in place (new weights, new elites).
+    with torch.no_grad():
+        model.hidden[0].weight.mul_(1.5)
+    model.elites = torch.tensor([1, 3])
+    a, b = _rollout(plain, 2, actions), _rollout(fast, 2, actions)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
