@@ -267,3 +267,19 @@ def test_make_and_make_vec_from_a_saved_checkpoint(cheetah, tmp_path):
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     with pytest.raises(ValueError, match="not Hopper"):
         gymnasium.make("genenv/Dream-Hopper-v0", world=ckpt)
+
+
+def test_rgb_array_render_draws_the_imagined_pose(cheetah):
+    env = gymnasium.make(
+        "genenv/Dream-HalfCheetah-v0", world=cheetah, render_mode="rgb_array", width=64, height=48
+    )
+    assert env.metadata["render_fps"] == 20  # HalfCheetah: dt = 0.05 s
+    env.reset(seed=0)
+    first = env.render()
+    assert first.shape == (48, 64, 3) and first.dtype == np.uint8 and first.std() > 0
+    for _ in range(3):
+        env.step(np.ones(6, np.float32))
+    assert not np.array_equal(env.render(), first)  # the pose moved
+    env.close()
+    with pytest.raises(ValueError, match="render_mode"):
+        DreamEnv("HalfCheetah", cheetah, render_mode="human")

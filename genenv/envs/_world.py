@@ -16,13 +16,17 @@ from genenv.worlds.tasks import get_task
 
 
 @functools.cache
-def _real_spaces(task: str) -> tuple[spaces.Box, spaces.Box]:
+def _real_facts(task: str) -> tuple[spaces.Box, spaces.Box, float]:
     env = WorldSpec(task).make_env()
     try:
-        obs_space, act_space = env.observation_space, env.action_space
+        return env.observation_space, env.action_space, float(env.unwrapped.dt)
     finally:
         env.close()
-    return obs_space, act_space
+
+
+def task_dt(task: str) -> float:
+    """Seconds of simulated time per env step of the real task."""
+    return _real_facts(get_task(task).name)[2]
 
 
 def task_spaces(task: str) -> tuple[spaces.Box, spaces.Box]:
@@ -30,7 +34,7 @@ def task_spaces(task: str) -> tuple[spaces.Box, spaces.Box]:
 
     Fresh objects each call (callers seed and own their spaces).
     """
-    obs_space, act_space = _real_spaces(get_task(task).name)
+    obs_space, act_space, _ = _real_facts(get_task(task).name)
     obs = spaces.Box(
         obs_space.low.astype(np.float32), obs_space.high.astype(np.float32), dtype=np.float32
     )

@@ -4,6 +4,8 @@ It is a batch of one `DreamVectorEnv`. Like gymnasium's own MuJoCo envs it has n
 its own by default: `gymnasium.make("genenv/Dream-<Task>-v0", world=...)` adds the registered
 `TimeLimit` (the task's stock episode length); pass `max_episode_steps=` when building it directly.
 Observations are fresh float32 numpy arrays; the model's disagreement is in `info["uncertainty"]`.
+With `render_mode="rgb_array"`, `render()` draws the imagined pose in the real MuJoCo scene (the
+observation turned back into a pose by `genenv.recording`; the root integrated from its velocity).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from genenv.envs import _world
 from genenv.envs.vector import DreamVectorEnv
 from genenv.worlds.spec import WorldSpec
 
@@ -24,9 +27,10 @@ class DreamEnv(gym.Env):
     Args:
         spec: the WorldSpec (physics context, optional initial pose); default the stock one.
         max_episode_steps: None (default): no limit of its own; an int: truncate after it.
+        render_mode: None or "rgb_array" (frames of `width` x `height`).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}
 
     def __init__(
         self,
@@ -36,8 +40,12 @@ class DreamEnv(gym.Env):
         spec: WorldSpec | None = None,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
+        width: int = 480,
+        height: int = 480,
         **config: Any,
     ):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         for key in ("num_envs", "autoreset_mode", "specs"):
             if key in config:
                 raise ValueError(f"DreamEnv does not take {key!r}; use DreamVectorEnv for batches")
@@ -47,11 +55,14 @@ class DreamEnv(gym.Env):
             num_envs=1,
             device=device,
             specs=spec,
-            render_mode=render_mode,
             max_episode_steps=-1 if max_episode_steps is None else max_episode_steps,
             **config,
         )
-        self.render_mode = render_mode
+        self.render_mode, self._size = render_mode, (width, height)
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / _world.task_dt(task))}
+        self._renderer = None  # genenv.recording.PoseRenderer, built on the first render()
+        self._last_obs: np.ndarray | None = None
+        self._root: np.ndarray | None = None
         self.observation_space = self.vector.single_observation_space
         self.action_space = self.vector.single_action_space
 
@@ -67,8 +78,9 @@ class DreamEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        obs = self.vector.reset_tensor(seed=seed)
-        return obs[0].cpu().numpy().copy(), {}
+        obs = self.vector.reset_tensor(seed=seed)[0].cpu().numpy().copy()
+        self._last_obs, self._root = obs.copy(), None
+        return obs, {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = np.asarray(action, dtype=np.float32)
@@ -91,6 +103,10 @@ class DreamEnv(gym.Env):
         values = packed.numpy()
         n = obs.shape[1]
         info = {"uncertainty": float(values[n + 3]), "model_nonfinite": bool(values[n + 4])}
+        if self._renderer is not None and self._root is not None:
+            decoder = self._renderer.decoder
+            self._root = self._root + self._renderer.dt * decoder.root_velocity(values[:n])
+        self._last_obs = values[:n].copy()
         return (
             values[:n].copy(),
             float(values[n]),
@@ -99,5 +115,30 @@ class DreamEnv(gym.Env):
             info,
         )
 
+    def render(self) -> np.ndarray | None:
+        """(height, width, 3) uint8 frame of the current imagined pose (rgb_array mode)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        if self._last_obs is None:
+            raise RuntimeError("call reset() before render()")
+        if self._renderer is not None and self._renderer.spec != self.world_spec:
+            self._close_renderer()  # the world changed (set_spec): its scene may differ
+        if self._renderer is None:
+            from genenv.recording.poses import PoseRenderer
+
+            self._renderer = PoseRenderer(self.world_spec, *self._size)
+        if self._root is None:
+            self._root = np.zeros(self._renderer.decoder.num_root)
+        return self._renderer.render_obs(self._last_obs, self._root)
+
+    def _close_renderer(self) -> None:
+        if self._renderer is not None:
+            from genenv.recording.poses import close_env
+
+            close_env(self._renderer.env)
+            self._renderer = None
+
     def close(self) -> None:
+        self._close_renderer()
         self.vector.close()
