@@ -76,7 +76,8 @@ def load_world(
             f"{(model.obs_dim, model.act_dim, model.ctx_dim)} do not match task {task}: "
             f"{(obs_dim, act_dim, len(CONTEXT_FIELDS))}"
         )
-    if model.device != device:
+    have = model.device
+    if have.type != device.type or (None not in (have.index, device.index) and have != device):
         raise ValueError(
             f"the world model is on {model.device} but the env was asked for device {device}; "
             f"move it first with model.to({str(device)!r})"

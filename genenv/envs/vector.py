@@ -6,6 +6,12 @@ contexts (n, ctx_dim), episode step counters and returns. A step is a fixed sequ
 tensor API (`reset_tensor` / `step_tensor`) can feed an on-device agent. The numpy API
 (`reset` / `step`) is a thin shell over it that returns gymnasium vector infos.
 
+Speed: constants (masks, zeros, action bounds) are preallocated; each step's outputs are new
+tensors that the env never writes to again, so agents may keep references (the model step
+allocates far more than these few (n, ·) tensors, and dominates the step). Ensembles step only
+their elite members (`genenv.envs.fast`, identical rollouts). Run
+`python -m genenv.envs.throughput` to measure steps per second.
+
 Autoreset follows gymnasium: NEXT_STEP (default; the step after an episode ends resets that slot,
 returning its first observation with zero reward and False flags) or SAME_STEP (the ending step
 returns the first observation of the next episode; the last one is in `info["final_obs"]`).
@@ -38,9 +44,8 @@ from genenv.worlds.tasks import get_task
 class DreamConfig:
     """Options of a dream env (the constructor kwargs that are not the world itself)."""
 
-    max_episode_steps: int | None = (
-        None  # truncate after this many steps; None: the task's; -1: never
-    )
+    # Truncate an episode after this many steps; None: the task's stock limit; -1: never.
+    max_episode_steps: int | None = None
     autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP  # NEXT_STEP or SAME_STEP
     uncertainty_penalty: float = 0.0  # λ: reward -= λ * ensemble disagreement (MOPO)
     uncertainty_threshold: float | None = None  # truncate a slot whose disagreement exceeds this
@@ -117,20 +122,23 @@ class DreamVectorEnv(VectorEnv):
             obs_dim,
             act_dim,
         )
+        self.device = dev = self.model.device  # concrete ("cuda" -> "cuda:0")
         self._model_step = fast_step(self.model) if cfg.elite_only else self.model.step
         if cfg.compile:
             self._compile()
         steps = cfg.max_episode_steps
         self.max_episode_steps = get_task(self.task).max_episode_steps if steps is None else steps
-        n, dev = self.num_envs, self.device
+        n = self.num_envs
         # Per-slot specs: `_specs` is what each slot runs now; `_next` what it runs after its next
         # reset (set_spec writes there). `_spec_resets[i]` is the slot's reset count at set time.
         self._specs = _world.spec_list(specs, self.task, n)
         self._next: dict[int, WorldSpec] = {}
         self._spec_resets: dict[int, int] = {}
-        self._ctx, self._starts, self._has_start = _world.spec_tensors(self._specs, obs_dim, dev)
-        self._next_ctx, self._next_starts = self._ctx.clone(), self._starts.clone()
-        self._next_has_start = self._has_start.clone()
+        # (n, ctx_dim) contexts now; next-reset contexts, start poses (n, obs_dim) and their mask.
+        self._next_ctx, self._next_starts, self._next_has_start = _world.spec_tensors(
+            self._specs, obs_dim, dev
+        )
+        self._ctx = self._next_ctx.clone()
         self._low = torch.as_tensor(self.single_action_space.low, device=dev)  # (act_dim,)
         self._high = torch.as_tensor(self.single_action_space.high, device=dev)
         self._generator = torch.Generator(device=dev)
@@ -238,6 +246,7 @@ class DreamVectorEnv(VectorEnv):
             raise ValueError(
                 "reset_mask is for AutoresetMode.DISABLED, which this env does not use"
             )
+        super().reset(seed=seed)  # gymnasium's np_random bookkeeping
         return _to_numpy(self.reset_tensor(seed=seed)), {}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
