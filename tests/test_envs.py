@@ -283,3 +283,24 @@ def test_rgb_array_render_draws_the_imagined_pose(cheetah):
     env.close()
     with pytest.raises(ValueError, match="render_mode"):
         DreamEnv("HalfCheetah", cheetah, render_mode="human")
+
+
+def test_throughput_script_measures(cheetah):
+    from genenv.envs.throughput import measure
+
+    result = measure("HalfCheetah", 8, steps=3, warmup=1, world=cheetah)
+    assert result.num_envs == 8 and result.steps == 3 and result.steps_per_second > 0
+
+
+@pytest.mark.expensive
+def test_compiled_step_matches_plain_step():
+    """torch.compile (off by default; ~1 min to compile on 2 CPU cores) steps the same world."""
+    model = random_world_model("HalfCheetah", SMALL, terminate=False)
+    actions = [torch.rand(16, 6) * 2 - 1 for _ in range(4)]
+    plain = _rollout(DreamVectorEnv("HalfCheetah", model, 16), 1, actions)
+    fast = _rollout(DreamVectorEnv("HalfCheetah", model, 16, compile=True), 1, actions)
+    for x, y in zip(plain, fast, strict=True):
+        if x.dtype.is_floating_point:
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
+        else:
+            assert torch.equal(x, y)
