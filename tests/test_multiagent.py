@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pettingzoo.test import parallel_api_test
+from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from genenv.envs.multiagent import DreamParallelEnv, resolve_partition
 from genenv.envs.testing import random_world_model
@@ -19,6 +19,11 @@ SMALL = EnsembleConfig(ensemble_size=3, num_elites=2, hidden_size=32, num_layers
 def test_parallel_api_test_passes(task, partition):
     env = DreamParallelEnv(task, random_world_model(task, SMALL), partition=partition)
     parallel_api_test(env, num_cycles=30)
+
+
+def test_parallel_seed_test_passes():
+    model = random_world_model("HalfCheetah", SMALL)
+    parallel_seed_test(lambda: DreamParallelEnv("HalfCheetah", model, max_episode_steps=20), 30)
 
 
 def test_api_test_with_time_limit_and_terminations():
