@@ -88,6 +88,19 @@ def test_mp4_and_gif_read_back_with_frame_count_and_size(tmp_path):
     assert np.abs(video.astype(int) - frames).mean() < 10  # H.264: lossy but the same picture
 
 
+def test_every_frame_is_written_once_and_in_order(tmp_path):
+    # moviepy's ImageSequenceClip drops the last of 101 frames at 20 fps and, under NumPy 2,
+    # repeats one frame in five from the 44th on; a moving bar shows any such slip.
+    n = 101
+    frames = np.zeros((n, 16, 112, 3), np.uint8)
+    for i in range(n):
+        frames[i, :, i : i + 2] = 255
+    video = _mp4_frames(write_video(frames, tmp_path / "bar.mp4", fps=20))
+    assert [int(np.argmax(f[8, :, 1] > 128)) for f in video] == list(range(n))
+    gif = _gif_frames(str(write_video(frames, tmp_path / "bar.gif", fps=20)))
+    assert len(gif) == n and all(np.array_equal(g, f) for g, f in zip(gif, frames, strict=True))
+
+
 def test_mp4_pads_odd_sizes_and_rejects_bad_input(tmp_path):
     video = _mp4_frames(write_video(_frames(3, 33, 45), tmp_path / "odd.mp4", fps=5))
     assert video.shape == (3, 34, 46, 3)

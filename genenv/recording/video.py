@@ -1,4 +1,4 @@
-"""Writing frames: mp4/gif files (moviepy 2) and animated GIFs in TensorBoard.
+"""Writing frames: mp4 (moviepy 2) and GIF files, and animated GIFs in TensorBoard.
 
 `SummaryWriter.add_video` silently writes nothing with moviepy 2 installed (it calls moviepy 1's
 API), so `log_video_to_tensorboard` encodes the GIF itself and writes it as an image summary,
@@ -34,13 +34,30 @@ def _even(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+def _clip(frames: np.ndarray, fps: int):
+    """A moviepy clip showing frame i during [i/fps, (i+1)/fps), exactly T frames long.
+
+    Not `ImageSequenceClip`: with NumPy 2 its float32 frame start times compare wrongly with the
+    float64 times `iter_frames` asks for (every few frames one repeats and the next is lost), and
+    its summed durations drop the last frame (101 frames at 20 fps come out as 100).
+    """
+    from moviepy import VideoClip
+
+    last = len(frames) - 1
+
+    def frame_at(t: float) -> np.ndarray:
+        return frames[min(int(t * fps + 0.5), last)]
+
+    return VideoClip(frame_function=frame_at, duration=(len(frames) + 0.5) / fps)
+
+
 def write_video(frames: np.ndarray, path: str | Path, fps: int = 30) -> Path:
     """Write frames (T, H, W, 3) uint8 to `path` (.mp4 or .gif, chosen by suffix); returns it.
 
-    mp4 frames with an odd height or width get one edge row/column repeated.
+    mp4 (H.264, via moviepy) frames with an odd height or width get one edge row/column
+    repeated. GIFs are written by `gif_bytes`, the encoder TensorBoard gets too (moviepy's GIF
+    writer quantises each frame on its own and drops near-identical neighbours).
     """
-    from moviepy import ImageSequenceClip
-
     frames = _check_frames(frames)
     path = Path(path)
     if path.suffix not in VIDEO_SUFFIXES:
@@ -48,14 +65,12 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 30) -> Path:
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".mp4":
-        frames = _even(frames)
-    clip = ImageSequenceClip(list(frames), fps=fps)
+    if path.suffix == ".gif":
+        path.write_bytes(gif_bytes(frames, fps))
+        return path
+    clip = _clip(_even(frames), fps)
     try:
-        if path.suffix == ".mp4":
-            clip.write_videofile(str(path), fps=fps, codec="libx264", audio=False, logger=None)
-        else:
-            clip.write_gif(str(path), fps=fps, logger=None)
+        clip.write_videofile(str(path), fps=fps, codec="libx264", audio=False, logger=None)
     finally:
         clip.close()
     return path
