@@ -30,6 +30,8 @@ class ThroughputResult:
     steps: int  # timed vector steps (after warm-up)
     seconds: float
     steps_per_second: float  # imagined env steps per second = num_envs * steps / seconds
+    cpu_seconds: float  # process CPU time over the timed steps (robust to a shared machine)
+    steps_per_cpu_second: float  # num_envs * steps / cpu_seconds (CPU devices, 1 thread)
     threads: int  # torch intra-op threads
     validate_actions: bool
     compile: bool
@@ -63,11 +65,12 @@ def measure(
     for _ in range(warmup):
         env.step_tensor(actions)
     _sync(env.device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         env.step_tensor(actions)
     _sync(env.device)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     return ThroughputResult(
         task,
         num_envs,
@@ -75,6 +78,8 @@ def measure(
         steps,
         seconds,
         num_envs * steps / seconds,
+        cpu_seconds,
+        num_envs * steps / cpu_seconds,
         torch.get_num_threads(),
         validate_actions,
         compile,
