@@ -70,8 +70,14 @@ class PPOConfig:
             raise ValueError("lr_schedule must be 'constant' or 'linear'")
 
     @classmethod
-    def from_recipe(cls, recipe: dict[str, Any]) -> PPOConfig:
-        """Build from an SB3-form recipe: {algo, policy, hyperparams, policy_kwargs, normalize}."""
+    def from_recipe(cls, recipe: dict[str, Any], task: str | None = None) -> PPOConfig:
+        """Build from an SB3-form recipe: {algo, policy, hyperparams, policy_kwargs, normalize}.
+
+        With `task`, the recipe's `tasks: {<task>: {...}}` overrides are deep-merged first; other
+        top-level keys (n_envs, total_timesteps, env, ...) are the caller's business.
+        """
+        if task is not None:
+            recipe = _deep_merge(recipe, (recipe.get("tasks") or {}).get(task) or {})
         algo = str(recipe.get("algo", "PPO")).upper()
         if algo != "PPO":
             raise ValueError(f"on-device PPO cannot run a recipe for algo {algo!r}")
@@ -110,14 +116,23 @@ class PPOConfig:
                 kw[key] = pk.pop(key)
         if pk:
             raise ValueError(f"unsupported policy_kwargs {sorted(pk)} for on-device PPO")
-        norm = recipe.get("normalize")
+        # As in the SB3 zoo, `normalize` (VecNormalize) is off unless the recipe asks for it.
+        norm = recipe.get("normalize", False)
         if isinstance(norm, dict):
             kw.setdefault("normalize_obs", bool(norm.get("norm_obs", True)))
             kw.setdefault("normalize_reward", bool(norm.get("norm_reward", True)))
-        elif norm is not None:
+        else:
             kw.setdefault("normalize_obs", bool(norm))
             kw.setdefault("normalize_reward", bool(norm))
         return cls(**kw)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _deep_merge(out[key], value) if both else value
+    return out
 
 
 def _autoreset_mode(env: Any) -> str:
