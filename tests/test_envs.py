@@ -304,3 +304,30 @@ def test_compiled_step_matches_plain_step():
             torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
         else:
             assert torch.equal(x, y)
+
+
+def test_start_bank_choice(cheetah):
+    model = copy.deepcopy(cheetah)
+    model.real_obs = torch.full((3, 17), 0.25)  # a distinct "any real state" bank
+    states = _vec(model, start="states").reset_tensor(seed=0)
+    assert torch.equal(states, torch.full((4, 17), 0.25))
+    starts = _vec(model).reset_tensor(seed=0)
+    assert all(any(torch.equal(row, s) for s in model.start_obs) for row in starts)
+    with pytest.raises(ValueError, match="start must be"):
+        _vec(model, start="anywhere")
+
+
+def test_single_env_set_spec_and_bad_options(cheetah):
+    env = DreamEnv("HalfCheetah", cheetah, max_episode_steps=2)
+    env.reset(seed=0)
+    light = WorldSpec("HalfCheetah").with_context(gravity=2.0)
+    env.set_spec(light)
+    assert env.world_spec == WorldSpec("HalfCheetah")
+    env.reset()
+    assert env.world_spec == light
+    assert env.vector.contexts[0, 0].item() == pytest.approx(2.0)
+    assert [env.step(np.zeros(6, np.float32))[3] for _ in range(2)] == [False, True]
+    with pytest.raises(ValueError, match="num_envs"):
+        DreamEnv("HalfCheetah", cheetah, num_envs=4)
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        _vec(cheetah, autoreset_mode="disabled")
