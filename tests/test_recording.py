@@ -32,6 +32,7 @@ from genenv.recording import (
 from genenv.recording import (
     record_real as record_real_fn,
 )
+from genenv.recording.frames import pick_dims
 from genenv.recording.poses import make_render_env, render_env
 from genenv.worlds import CONTEXT_FIELDS, TASKS, WorldSpec
 
@@ -331,3 +332,10 @@ def test_keyword_overrides_as_the_run_loop_passes_them(tmp_path):
     assert list(paths) == ["gif"] and paths["gif"].parent == tmp_path / "videos"
     with pytest.raises(ValueError, match="unknown recording option"):
         record_real_fn(spec, "random", 2, out_dri=tmp_path)
+
+
+def test_trace_dims_prefer_positions_then_spread():
+    real = np.array([[0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 5.0, 0.1, 9.0, 3.0]])
+    assert pick_dims(real, 2, num_preferred=3).tolist() == [0, 1]
+    assert pick_dims(real, 4, num_preferred=3).tolist() == [0, 1, 2, 3]
+    assert pick_dims(real, 2).tolist() == [1, 3]

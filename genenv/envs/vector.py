@@ -196,9 +196,8 @@ class DreamVectorEnv(VectorEnv):
         uncertainty = out.uncertainty
         ok = out.finite & torch.isfinite(uncertainty)  # (n,)
         uncertainty = torch.where(ok, uncertainty, self._zeros)
-        obs = torch.where(
-            ok[:, None], out.obs, self._obs
-        )  # (n, obs_dim), last finite obs if not ok
+        # (n, obs_dim); a slot whose model output is not finite keeps its last finite obs
+        obs = torch.where(ok[:, None], out.obs, self._obs)
         reward = torch.where(ok, out.reward - cfg.uncertainty_penalty * uncertainty, self._zeros)
         terminated = out.terminated & ok
         steps = self._steps + 1

@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--step", type=int, default=None, help="training step, for names and tags")
     parser.add_argument("--tensorboard", type=Path, default=None, help="also log to this log dir")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
 def _spec(args: argparse.Namespace) -> WorldSpec:
@@ -95,7 +96,12 @@ def run(args: argparse.Namespace) -> int:
         policy = load_sb3(policy, args.algo)
     camera = None if args.camera == "default" else args.camera
     config = RecordConfig(
-        out_dir=args.out, size=args.size, fps=args.fps, formats=formats, camera_name=camera
+        out_dir=args.out,
+        size=args.size,
+        fps=args.fps,
+        formats=formats,
+        camera_name=camera,
+        progress=not args.no_progress,
     )
     common = {"config": config, "step": args.step, "tensorboard": args.tensorboard}
     for kind in kinds:

@@ -39,10 +39,13 @@ def hstack(*panels: np.ndarray) -> np.ndarray:
     return np.concatenate(panels, axis=2)
 
 
-def pick_dims(real: np.ndarray, k: int) -> np.ndarray:
-    """The k observation dimensions that vary most along the real trace (T, obs_dim), in order."""
+def pick_dims(real: np.ndarray, k: int, num_preferred: int = 0) -> np.ndarray:
+    """k observation dimensions to plot, in index order: those below `num_preferred` (positions,
+    which read better than jittery velocities) first, each group by its spread along the real
+    trace (T, obs_dim)."""
     spread = np.ptp(real, axis=0)  # (obs_dim,)
-    order = np.argsort(-spread, kind="stable")[:k]
+    preferred = np.arange(real.shape[1]) < num_preferred
+    order = np.lexsort((-spread, ~preferred))[:k]  # last key sorts first
     return np.sort(order)
 
 
@@ -53,18 +56,19 @@ def trace_panel(
     width: int,
     dims: np.ndarray | None = None,
     max_dims: int = 4,
+    num_preferred: int = 0,
 ) -> np.ndarray:
     """(T, height, width, 3) uint8 frames plotting predicted against real state traces.
 
     `real` and `pred` are (T, obs_dim). Frame t shows both traces up to step t, one strip per
-    plotted dimension; each strip's scale is the real trace's range with margin, and predictions
-    outside it are drawn clipped to the strip's edge.
+    plotted dimension (`dims`, or `max_dims` chosen by `pick_dims`); each strip's scale is the
+    real trace's range with margin, and predictions outside it are drawn clipped to its edge.
     """
     real, pred = np.asarray(real, np.float64), np.asarray(pred, np.float64)
     if real.shape != pred.shape or real.ndim != 2:
         raise ValueError(f"real and pred must both be (T, obs_dim), got {real.shape}, {pred.shape}")
     T = real.shape[0]
-    dims = pick_dims(real, max_dims) if dims is None else np.asarray(dims)
+    dims = pick_dims(real, max_dims, num_preferred) if dims is None else np.asarray(dims)
     font = _font(height)
     top = max(10, height // 8)  # room for the title
     strip = max(1, (height - top) // len(dims))

@@ -29,6 +29,7 @@ class PoseDecoder:
     # (obs (obs_dim,), root (num_root,)) -> (qpos (nq,), qvel (nv,))
     decode: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
     num_root: int = 0  # root coordinates absent from the observation (qpos[:num_root])
+    num_position_obs: int = 0  # leading observation entries that describe positions
 
     def root_velocity(self, obs: np.ndarray) -> np.ndarray:
         """(num_root,) time derivative of the root coordinates, read off the observation."""
@@ -47,7 +48,7 @@ def _qpos_qvel_decoder(skip: int, obs_dim_qpos: int) -> PoseDecoder:
         qpos = np.concatenate([root, obs[:obs_dim_qpos]])
         return qpos, np.asarray(obs[obs_dim_qpos:], dtype=np.float64)
 
-    return PoseDecoder(decode, num_root=skip)
+    return PoseDecoder(decode, num_root=skip, num_position_obs=obs_dim_qpos)
 
 
 def _idp_decode(obs: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +70,8 @@ _NQ = {"InvertedPendulum": 2, "HalfCheetah": 9, "Hopper": 6, "Walker2d": 9, "Ant
 
 def _build_registry() -> dict[str, PoseDecoder]:
     registry = {
-        "InvertedDoublePendulum": PoseDecoder(_idp_decode),
-        "Reacher": PoseDecoder(_reacher_decode),
+        "InvertedDoublePendulum": PoseDecoder(_idp_decode, num_position_obs=5),
+        "Reacher": PoseDecoder(_reacher_decode, num_position_obs=6),
     }
     for task in TASKS.values():
         if task.obs_layout == "qpos_qvel":

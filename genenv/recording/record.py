@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from genenv.recording.frames import hstack, label, trace_panel
+from genenv.recording.poses import get_decoder
 from genenv.recording.rollout import Rollout, rollout_imagined, rollout_real
 from genenv.recording.video import log_video_to_tensorboard, write_video
 from genenv.worlds import WorldSpec
@@ -123,7 +124,10 @@ def side_by_side_frames(
     )
     n = len(real.obs)
     dream_frames, dream_obs = _pad_to(dream.frames, dream.obs, n)
-    traces = trace_panel(real.obs, dream_obs, size, size, max_dims=config.max_traces)
+    positions = get_decoder(spec.task).num_position_obs
+    traces = trace_panel(
+        real.obs, dream_obs, size, size, max_dims=config.max_traces, num_preferred=positions
+    )
     real_frames = real.frames
     if config.labels:
         real_frames, dream_frames = label(real_frames, "real"), label(dream_frames, "imagined")
