@@ -32,7 +32,7 @@ def random_world_model(
         space = env.action_space
     finally:
         env.close()
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = EnsembleWorldModel(
             task,
