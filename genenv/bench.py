@@ -216,11 +216,12 @@ def bench_ppo(cfg: BenchConfig) -> dict[str, Any]:
     """Wall-clock of on-device PPO and SB3 PPO (through the SB3 adapter) on the same dream env."""
     import yaml
 
-    from genenv.agents.ppo import OnDevicePPO, PPOConfig, _deep_merge
+    from genenv.agents.ppo import OnDevicePPO
+    from genenv.agents.ppo_config import PPOConfig, deep_merge
     from genenv.envs.vector import DreamVectorEnv
 
     recipe = yaml.safe_load(Path(cfg.ppo_recipe).read_text())
-    merged = _deep_merge(recipe, (recipe.get("tasks") or {}).get(cfg.ppo_task) or {})
+    merged = deep_merge(recipe, (recipe.get("tasks") or {}).get(cfg.ppo_task) or {})
     n_envs = int(merged.get("n_envs", 256))
     # SB3 needs same-step autoreset; both agents get the very same env settings.
     env_kw = {**(merged.get("env") or {}), "autoreset_mode": "same_step"}

@@ -223,3 +223,24 @@ def test_learns_inverted_pendulum_in_imagination(tmp_path):
             total, done = total + float(r), term or trunc
         returns.append(total)
     assert np.mean(returns) >= 500, returns
+
+
+def test_lead_integration_api(tmp_path):
+    """What `genenv.agents.sb3.build_agent` and the loop call: from_recipe(Recipe, env, seed,
+    tensorboard_log), SB3-style learn kwargs that continue a run, and set_dream_env."""
+    from genenv.agents.recipe import load_recipe
+
+    recipe = load_recipe(RECIPE, "InvertedPendulum")
+    recipe.hyperparams.update(n_steps=4, batch_size=64, n_epochs=1)
+    env = _dream(16)
+    agent = OnDevicePPO.from_recipe(recipe, env, seed=3, tensorboard_log=str(tmp_path / "tb"))
+    assert agent.config.seed == 3 and agent.config.n_steps == 4
+    agent.learn(64, reset_num_timesteps=False, progress_bar=False)
+    agent.learn(64, reset_num_timesteps=False, progress_bar=False)
+    assert agent.num_timesteps == 128
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    agent.set_dream_env(_dream(8))
+    agent.learn(32, reset_num_timesteps=False, progress_bar=False)
+    assert agent.num_timesteps == 160 and agent.env.num_envs == 8
+    agent.learn(32, progress_bar=False)  # SB3 default: the count starts again
+    assert agent.num_timesteps == 32

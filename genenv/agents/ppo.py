@@ -17,122 +17,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from genenv.agents.ppo_config import PPOConfig, deep_merge
+
+__all__ = ["OnDevicePPO", "PPOConfig", "deep_merge"]
+
 FORMAT_VERSION = 1
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
 # SB3 keys that carry no meaning for this agent and are accepted silently in recipes.
-_IGNORED_KEYS = {"verbose", "device", "tensorboard_log", "stats_window_size", "seed"}
-
-
-@dataclass
-class PPOConfig:
-    """PPO hyper-parameters; names follow stable-baselines3's PPO where they overlap."""
-
-    n_steps: int = 2048  # rollout length per env between updates
-    batch_size: int = 64  # minibatch size (transitions)
-    n_epochs: int = 10  # passes over each rollout
-    gamma: float = 0.99  # discount
-    gae_lambda: float = 0.95  # GAE(lambda)
-    clip_range: float = 0.2  # policy ratio clip
-    clip_range_vf: float | None = None  # value clip around the old value (None: no clipping)
-    normalize_advantage: bool = True  # per-minibatch advantage normalisation
-    ent_coef: float = 0.0  # entropy bonus weight
-    vf_coef: float = 0.5  # value loss weight
-    max_grad_norm: float = 0.5  # global gradient-norm clip
-    learning_rate: float = 3e-4  # Adam step size
-    lr_schedule: str = "constant"  # "constant" or "linear" (to 0 over the run; SB3 zoo "lin_")
-    target_kl: float | None = None  # stop an update's epochs early past this approx KL
-    net_arch_pi: list[int] = field(default_factory=lambda: [64, 64])  # policy MLP hidden sizes
-    net_arch_vf: list[int] = field(default_factory=lambda: [64, 64])  # value MLP hidden sizes
-    activation_fn: str = "tanh"  # hidden activation: tanh | relu | elu | silu
-    log_std_init: float = 0.0  # initial state-independent log std
-    ortho_init: bool = True  # orthogonal init (gains sqrt 2 / 0.01 / 1, as SB3 and CleanRL)
-    squash: str = "clip"  # "clip": clip Gaussian samples to the bounds; "tanh": tanh-rescale
-    normalize_obs: bool = True  # running on-device observation normalisation (VecNormalize style)
-    normalize_reward: bool = False  # scale rewards by the running std of discounted returns
-    clip_obs: float = 10.0  # clip normalised observations to +-clip_obs
-    seed: int = 0  # seeds the network init and the action-sampling generator
-
-    def __post_init__(self) -> None:
-        if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1:
-            raise ValueError("n_steps, batch_size and n_epochs must be >= 1")
-        if self.activation_fn not in _ACTIVATIONS:
-            raise ValueError(f"activation_fn must be one of {sorted(_ACTIVATIONS)}")
-        if self.squash not in ("clip", "tanh"):
-            raise ValueError("squash must be 'clip' or 'tanh'")
-        if self.lr_schedule not in ("constant", "linear"):
-            raise ValueError("lr_schedule must be 'constant' or 'linear'")
-
-    @classmethod
-    def from_recipe(cls, recipe: dict[str, Any], task: str | None = None) -> PPOConfig:
-        """Build from an SB3-form recipe: {algo, policy, hyperparams, policy_kwargs, normalize}.
-
-        With `task`, the recipe's `tasks: {<task>: {...}}` overrides are deep-merged first; other
-        top-level keys (n_envs, total_timesteps, env, ...) are the caller's business.
-        """
-        if task is not None:
-            recipe = _deep_merge(recipe, (recipe.get("tasks") or {}).get(task) or {})
-        algo = str(recipe.get("algo", "PPO")).upper()
-        if algo != "PPO":
-            raise ValueError(f"on-device PPO cannot run a recipe for algo {algo!r}")
-        if recipe.get("policy", "MlpPolicy") != "MlpPolicy":
-            raise ValueError("on-device PPO supports policy: MlpPolicy only")
-        hp = dict(recipe.get("hyperparams") or {})
-        pk = dict(recipe.get("policy_kwargs") or hp.pop("policy_kwargs", None) or {})
-        if hp.pop("use_sde", False):
-            raise ValueError("on-device PPO does not implement gSDE (use_sde)")
-        hp.pop("sde_sample_freq", None)
-        kw: dict[str, Any] = {}
-        for key in (*_IGNORED_KEYS, "normalize"):
-            hp.pop(key, None)
-        lr = hp.pop("learning_rate", None)
-        if isinstance(lr, str):  # SB3 zoo style "lin_3e-4"
-            if not lr.startswith("lin_"):
-                raise ValueError(f"learning_rate {lr!r}: use a number or 'lin_<number>'")
-            kw["learning_rate"], kw["lr_schedule"] = float(lr[4:]), "linear"
-        elif lr is not None:
-            kw["learning_rate"] = float(lr)
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(hp) - names)
-        if unknown:
-            raise ValueError(f"unknown PPO hyper-parameter(s) {unknown}; valid: {sorted(names)}")
-        kw.update(hp)
-        arch = pk.pop("net_arch", None)
-        if isinstance(arch, dict):
-            kw["net_arch_pi"], kw["net_arch_vf"] = list(arch["pi"]), list(arch["vf"])
-        elif arch is not None:
-            kw["net_arch_pi"], kw["net_arch_vf"] = list(arch), list(arch)
-        act = pk.pop("activation_fn", None)
-        if act is not None:
-            kw["activation_fn"] = str(act).split(".")[-1].lower()  # "nn.ReLU" -> "relu"
-        for key in ("log_std_init", "ortho_init", "squash"):
-            if key in pk:
-                kw[key] = pk.pop(key)
-        if pk:
-            raise ValueError(f"unsupported policy_kwargs {sorted(pk)} for on-device PPO")
-        # As in the SB3 zoo, `normalize` (VecNormalize) is off unless the recipe asks for it.
-        norm = recipe.get("normalize", False)
-        if isinstance(norm, dict):
-            kw.setdefault("normalize_obs", bool(norm.get("norm_obs", True)))
-            kw.setdefault("normalize_reward", bool(norm.get("norm_reward", True)))
-        else:
-            kw.setdefault("normalize_obs", bool(norm))
-            kw.setdefault("normalize_reward", bool(norm))
-        return cls(**kw)
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _deep_merge(out[key], value) if both else value
-    return out
 
 
 def _autoreset_mode(env: Any) -> str:
@@ -214,9 +112,10 @@ class OnDevicePPO:
         obs_dim: int | None = None,
         action_low: Any = None,
         action_high: Any = None,
+        tensorboard_log: str | None = None,
     ):
         self.config = cfg = config or PPOConfig()
-        self.env = env
+        self.env, self.tensorboard_log, self._writer = env, tensorboard_log, None
         if env is not None:
             obs_dim = int(env.single_observation_space.shape[0])
             action_low = env.single_action_space.low
@@ -228,14 +127,40 @@ class OnDevicePPO:
         self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device).flatten()
         self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device).flatten()
         self.obs_dim, self.act_dim = obs_dim, int(self.low.numel())
-        torch.manual_seed(cfg.seed)
-        self.policy = ActorCritic(obs_dim, self.act_dim, cfg).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seed the init without touching global RNG
+            torch.manual_seed(cfg.seed)
+            self.policy = ActorCritic(obs_dim, self.act_dim, cfg).to(self.device)
         self.obs_rms = RunningMeanStd((obs_dim,)).to(self.device)
         self.ret_rms = RunningMeanStd(()).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
         self.num_timesteps = 0
+        self._state: dict[str, torch.Tensor] | None = None  # running rollout between learn calls
+
+    @classmethod
+    def from_recipe(
+        cls,
+        recipe: Any,
+        env: Any,
+        seed: int = 0,
+        tensorboard_log: str | None = None,
+        device: str | None = None,
+    ) -> OnDevicePPO:
+        """An agent for a recipe (a dict or `genenv.agents.recipe.Recipe`) on a tensor env."""
+        raw = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
+        config = PPOConfig.from_recipe(raw)
+        config.seed = seed
+        return cls(env, config, device, tensorboard_log=tensorboard_log)
+
+    def set_dream_env(self, env: Any) -> None:
+        """Train on a new env from the next `learn` on (e.g. after the world model was refined)."""
+        if int(env.single_observation_space.shape[0]) != self.obs_dim:
+            raise ValueError(
+                f"env has {env.single_observation_space.shape[0]} obs features, "
+                f"agent expects {self.obs_dim}"
+            )
+        self.env, self._state = env, None
 
     # -- helpers -------------------------------------------------------------------------------
     def _norm_obs(self, obs: torch.Tensor) -> torch.Tensor:  # (n, obs_dim)
@@ -265,11 +190,16 @@ class OnDevicePPO:
         progress: bool = True,
         writer: Any = None,
         seed: int | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool | None = None,
     ) -> OnDevicePPO:
         """Train for `total_timesteps` env steps (rounded up to whole rollouts).
 
         `callback(agent, stats) -> bool | None` runs after each update; False stops training.
-        `writer`: an optional `torch.utils.tensorboard.SummaryWriter` (charts/, losses/ keys).
+        `writer`: a `torch.utils.tensorboard.SummaryWriter` (charts/, losses/ keys); default one
+        in `tensorboard_log` if the agent was given that. As in SB3, `reset_num_timesteps=False`
+        continues the step count and the running episodes instead of resetting the env;
+        `progress_bar` is SB3's name for `progress`.
         """
         from tqdm.auto import tqdm
 
@@ -279,83 +209,102 @@ class OnDevicePPO:
         mode = _autoreset_mode(env)
         if mode not in ("next_step", "same_step"):
             raise ValueError(f"on-device PPO needs NEXT_STEP or SAME_STEP autoreset, got {mode}")
+        if writer is None and self.tensorboard_log is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = self._writer = self._writer or SummaryWriter(self.tensorboard_log)
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        if reset_num_timesteps or self._state is None:
+            n = env.num_envs
+            self._state = {
+                "obs": env.reset_tensor(seed=cfg.seed if seed is None else seed),  # (n, obs_dim)
+                "pending": torch.zeros(n, dtype=torch.bool, device=dev),  # NEXT_STEP reset next
+                "ep_ret": torch.zeros(n, device=dev),  # running episode return
+                "ep_len": torch.zeros(n, device=dev),
+                "disc_ret": torch.zeros(n, device=dev),  # discounted return (reward scaling)
+            }
+        per_iter = env.num_envs * cfg.n_steps
+        iterations = max(1, math.ceil(total_timesteps / per_iter))
+        show = progress if progress_bar is None else progress_bar
+        bar = tqdm(total=iterations * per_iter, disable=not show, unit="step", desc="ppo")
+        for it in range(iterations):
+            lr = cfg.learning_rate * ((1.0 - it / iterations) if cfg.lr_schedule == "linear" else 1)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            batch, episodes = self._collect(mode)
+            self.num_timesteps += per_iter
+            stats = self._update(*batch, lr)
+            done_sum, ret_sum, len_sum = episodes.tolist()
+            if done_sum:
+                stats["charts/episodic_return"] = ret_sum / done_sum
+                stats["charts/episodic_length"] = len_sum / done_sum
+                bar.set_postfix(ret=f"{ret_sum / done_sum:.1f}")
+            stats["charts/learning_rate"] = lr
+            if writer is not None:
+                for key, value in stats.items():
+                    writer.add_scalar(key, value, self.num_timesteps)
+            bar.update(per_iter)
+            if callback is not None and callback(self, stats) is False:
+                break
+        bar.close()
+        if writer is not None:
+            writer.flush()
+        return self
+
+    def _collect(self, mode: str) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """One rollout of n_steps; returns (obs, u, logp, val, adv, valid) and episode sums."""
+        env, cfg, dev, s = self.env, self.config, self.device, self._state
         n, T = env.num_envs, cfg.n_steps
         obs_buf = torch.zeros(T, n, self.obs_dim, device=dev)  # (T, n, obs_dim) normalised
         u_buf = torch.zeros(T, n, self.act_dim, device=dev)  # (T, n, act_dim) raw samples
         logp_buf, val_buf, rew_buf = (torch.zeros(T, n, device=dev) for _ in range(3))
         done_buf, valid_buf = (torch.zeros(T, n, dtype=torch.bool, device=dev) for _ in range(2))
-        obs = env.reset_tensor(seed=cfg.seed if seed is None else seed)  # (n, obs_dim)
-        pending = torch.zeros(n, dtype=torch.bool, device=dev)  # NEXT_STEP: reset step next
-        ep_ret, ep_len = torch.zeros(n, device=dev), torch.zeros(n, device=dev)
-        disc_ret = torch.zeros(n, device=dev)
-        iterations = max(1, math.ceil(total_timesteps / (n * T)))
-        bar = tqdm(total=iterations * n * T, disable=not progress, unit="step", desc="ppo")
-        for it in range(iterations):
-            frac = 1.0 - it / iterations
-            lr = cfg.learning_rate * (frac if cfg.lr_schedule == "linear" else 1.0)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            done_sum = torch.zeros((), device=dev)
-            ret_sum, len_sum = torch.zeros((), device=dev), torch.zeros((), device=dev)
-            self.policy.eval()
-            for t in range(T):
-                if cfg.normalize_obs:  # every obs is a real one (NEXT_STEP: a final obs)
-                    self.obs_rms.update(obs)
-                nobs = self._norm_obs(obs)
-                with torch.no_grad():
-                    d = self.policy.dist(nobs)
-                    u = torch.normal(d.mean, d.stddev, generator=self.generator)  # (n, act)
-                    logp, value = d.log_prob(u).sum(-1), self.policy.value(nobs)
-                next_obs, reward, term, trunc, info = env.step_tensor(self._to_env(u))
-                reward, term, trunc = reward.float(), term.bool(), trunc.bool()
-                done = term | trunc
-                if mode == "next_step":  # the step after a done only resets: not a transition
-                    done, reward = done & ~pending, torch.where(pending, 0.0, reward)
-                    term, trunc = term & ~pending, trunc & ~pending
-                ep_ret += reward
-                ep_len += (~pending).float()
-                r = reward
-                if cfg.normalize_reward:
-                    disc_ret.mul_(cfg.gamma).add_(reward)
-                    self.ret_rms.update(disc_ret)
-                    r = reward / (self.ret_rms.var + 1e-8).sqrt()
-                    disc_ret = torch.where(done, 0.0, disc_ret)
-                boot = trunc & ~term
-                # On an accelerator, always evaluate (no host sync); on CPU only when needed.
-                if dev.type != "cpu" or bool(boot.any()):
-                    with torch.no_grad():
-                        v_final = self.policy.value(
-                            self._norm_obs(self._final_obs(next_obs, info, mode))
-                        )
-                    r = r + cfg.gamma * torch.where(boot, v_final, 0.0)
-                obs_buf[t], u_buf[t], logp_buf[t], val_buf[t] = nobs, u, logp, value
-                rew_buf[t], done_buf[t], valid_buf[t] = r, done, ~pending
-                done_sum += done.sum()
-                ret_sum += torch.where(done, ep_ret, 0.0).sum()
-                len_sum += torch.where(done, ep_len, 0.0).sum()
-                ep_ret, ep_len = torch.where(done, 0.0, ep_ret), torch.where(done, 0.0, ep_len)
-                pending = done if mode == "next_step" else pending
-                obs = next_obs
-            self.num_timesteps += n * T
+        sums = torch.zeros(3, device=dev)  # finished episodes, their returns, their lengths
+        obs, pending = s["obs"], s["pending"]
+        self.policy.eval()
+        for t in range(T):
+            if cfg.normalize_obs:  # every obs is a real one (NEXT_STEP: a final obs)
+                self.obs_rms.update(obs)
+            nobs = self._norm_obs(obs)
             with torch.no_grad():
-                last_val = self.policy.value(self._norm_obs(obs))  # (n,)
-            adv = self._gae(rew_buf, val_buf, done_buf, last_val)
-            stats = self._update(obs_buf, u_buf, logp_buf, val_buf, adv, valid_buf, lr)
-            episodes = int(done_sum.item())
-            if episodes:
-                stats["charts/episodic_return"] = float(ret_sum.item()) / episodes
-                stats["charts/episodic_length"] = float(len_sum.item()) / episodes
-            stats["charts/learning_rate"] = lr
-            if writer is not None:
-                for key, value in stats.items():
-                    writer.add_scalar(key, value, self.num_timesteps)
-            bar.update(n * T)
-            if "charts/episodic_return" in stats:
-                bar.set_postfix(ret=f"{stats['charts/episodic_return']:.1f}")
-            if callback is not None and callback(self, stats) is False:
-                break
-        bar.close()
-        return self
+                d = self.policy.dist(nobs)
+                u = torch.normal(d.mean, d.stddev, generator=self.generator)  # (n, act_dim)
+                logp, value = d.log_prob(u).sum(-1), self.policy.value(nobs)
+            next_obs, reward, term, trunc, info = env.step_tensor(self._to_env(u))
+            reward, term, trunc = reward.float(), term.bool(), trunc.bool()
+            if mode == "next_step":  # the step after a done only resets: not a transition
+                reward = torch.where(pending, 0.0, reward)
+                term, trunc = term & ~pending, trunc & ~pending
+            done = term | trunc
+            s["ep_ret"] += reward
+            s["ep_len"] += (~pending).float()
+            r = reward
+            if cfg.normalize_reward:
+                s["disc_ret"] = s["disc_ret"] * cfg.gamma + reward
+                self.ret_rms.update(s["disc_ret"])
+                r = reward / (self.ret_rms.var + 1e-8).sqrt()
+                s["disc_ret"] = torch.where(done, 0.0, s["disc_ret"])
+            boot = trunc & ~term
+            # On an accelerator, always evaluate (no host sync); on CPU only when needed.
+            if dev.type != "cpu" or bool(boot.any()):
+                with torch.no_grad():
+                    final = self._norm_obs(self._final_obs(next_obs, info, mode))
+                    r = r + cfg.gamma * torch.where(boot, self.policy.value(final), 0.0)
+            obs_buf[t], u_buf[t], logp_buf[t], val_buf[t] = nobs, u, logp, value
+            rew_buf[t], done_buf[t], valid_buf[t] = r, done, ~pending
+            sums += torch.stack(
+                [done.sum(), (done * s["ep_ret"]).sum(), (done * s["ep_len"]).sum()]
+            )
+            s["ep_ret"] = torch.where(done, 0.0, s["ep_ret"])
+            s["ep_len"] = torch.where(done, 0.0, s["ep_len"])
+            pending = done if mode == "next_step" else pending
+            obs = next_obs
+        s["obs"], s["pending"] = obs, pending
+        with torch.no_grad():
+            last_val = self.policy.value(self._norm_obs(obs))  # (n,)
+        adv = self._gae(rew_buf, val_buf, done_buf, last_val)
+        return (obs_buf, u_buf, logp_buf, val_buf, adv, valid_buf), sums
 
     def _gae(self, rew, val, done, last_val) -> torch.Tensor:  # all (T, n) -> (T, n)
         cfg, T = self.config, rew.shape[0]
