@@ -51,13 +51,14 @@ def test_training_reduces_held_out_error(trained):
     t, model, report = trained
     assert report["val_mse"] < 0.3 * report["val_mse_initial"]
     assert report["val_mse_obs"] < 0.1 * report["val_mse_initial"]
-    assert report["termination_accuracy"] > 0.9
+    held = t.select(np.isin(t.episode_ids, report["holdout_episode_ids"]))
+    majority = max(held.terminations.mean(), 1 - held.terminations.mean())
+    assert report["termination_accuracy"] > majority  # beats always guessing the common class
     assert len(report["elites"]) == 2 and model.elites.tolist() == report["elites"]
     starts = t.obs[t.episode_starts()]
     assert model.start_obs.shape == starts.shape
     np.testing.assert_array_equal(model.start_obs.numpy(), starts)
     assert model.real_obs.shape == t.obs.shape
-    held = t.select(np.isin(t.episode_ids, report["holdout_episode_ids"]))
     errors = open_loop_errors(model, held, horizons=(1, 3))
     assert errors["1"]["obs_error"] < 0.2 * errors["1"]["copy_baseline"]
 
