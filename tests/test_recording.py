@@ -174,23 +174,24 @@ def test_every_task_decodes_its_real_state_exactly():
 
 
 @pytest.mark.parametrize(
-    ("task", "camera"),
+    ("task", "camera", "fast"),
     [
-        ("InvertedPendulum", "auto"),
-        ("HalfCheetah", "auto"),  # the body-following "track" camera
-        ("HalfCheetah", None),  # the env's own free camera, aimed at the first rendered pose
-        ("InvertedDoublePendulum", "auto"),
-        ("Reacher", "auto"),
+        ("InvertedPendulum", "auto", False),
+        ("HalfCheetah", "auto", False),  # the body-following "track" camera
+        ("HalfCheetah", None, False),  # the env's own free camera, aimed at the first render
+        ("HalfCheetah", "auto", True),  # no shadows or reflections
+        ("InvertedDoublePendulum", "auto", False),
+        ("Reacher", "auto", False),
     ],
 )
-def test_render_of_a_real_observation_matches_the_real_render(task, camera):
+def test_render_of_a_real_observation_matches_the_real_render(task, camera, fast):
     spec = WorldSpec(task, seed=3)
-    env = make_render_env(spec, SIZE, SIZE, camera)
+    env = make_render_env(spec, SIZE, SIZE, camera, fast)
     first, _ = env.reset(seed=3)
     raw = env.unwrapped
     anchor = (raw.data.qpos.copy(), raw.data.qvel.copy())
     render_env(env)  # the real env's camera aims itself now, at the reset pose
-    renderer = PoseRenderer(spec, SIZE, SIZE, anchor=anchor, camera_name=camera)
+    renderer = PoseRenderer(spec, SIZE, SIZE, anchor=anchor, camera_name=camera, fast=fast)
     num_root = renderer.decoder.num_root
     env.action_space.seed(0)
     for _ in range(8):

@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--step", type=int, default=None, help="training step, for names and tags")
     parser.add_argument("--tensorboard", type=Path, default=None, help="also log to this log dir")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="render without shadows and reflections (about 10x faster on CPU)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -102,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         formats=formats,
         camera_name=camera,
         progress=not args.no_progress,
+        fast=args.fast,
     )
     common = {"config": config, "step": args.step, "tensorboard": args.tensorboard}
     for kind in kinds:

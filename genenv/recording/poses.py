@@ -107,11 +107,18 @@ def _normalise_quaternions(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarra
     return qpos
 
 
-def make_render_env(spec: WorldSpec, width: int, height: int, camera_name: str | None = "auto"):
+def make_render_env(
+    spec: WorldSpec,
+    width: int,
+    height: int,
+    camera_name: str | None = "auto",
+    fast: bool = False,
+):
     """The real env of `spec` rendering rgb arrays from `camera_name`.
 
     "auto": the model's "track" camera (it follows the body) for tasks whose root moves through
-    the world, else the env's default view; None: the env's default view.
+    the world, else the env's default view; None: the env's default view. `fast` turns off
+    shadows and reflections (visual-only model fields): about 10x faster on software OpenGL.
     """
     if camera_name == "auto":
         camera_name = "track" if get_decoder(spec.task).num_root > 0 else None
@@ -122,6 +129,9 @@ def make_render_env(spec: WorldSpec, width: int, height: int, camera_name: str |
         names = [mujoco.mj_id2name(model, CAMERA, i) for i in range(model.ncam)]
         env.close()
         raise ValueError(f"{spec.task} has no camera {camera_name!r}; cameras: {names}")
+    if fast:
+        model.light_castshadow[:] = False
+        model.mat_reflectance[:] = 0.0
     return env
 
 
@@ -161,10 +171,11 @@ class PoseRenderer:
         height: int = 128,
         anchor: tuple[np.ndarray, np.ndarray] | None = None,
         camera_name: str | None = "auto",
+        fast: bool = False,
     ):
         self.spec = spec
         self.decoder = get_decoder(spec.task)
-        self.env = make_render_env(spec, width, height, camera_name)
+        self.env = make_render_env(spec, width, height, camera_name, fast)
         self.env.reset(seed=spec.seed)
         self.raw = self.env.unwrapped
         if anchor is not None:

@@ -36,6 +36,7 @@ class RecordConfig:
     max_traces: int = 4  # observation dimensions plotted in the trace panel
     labels: bool = True  # write "real" / "imagined" on the panels
     progress: bool = True  # tqdm bars while stepping and rendering
+    fast: bool = False  # no shadows/reflections: ~10x faster renders on software OpenGL (CPU)
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -109,7 +110,9 @@ def side_by_side_frames(
     """(T+1, size, 3*size, 3) frames `real | imagined | traces`, and the two rollouts."""
     config = config or RecordConfig()
     size, cam = config.size, config.camera_name
-    real = rollout_real(spec, policy, steps, size, size, camera_name=cam, progress=config.progress)
+    real = rollout_real(
+        spec, policy, steps, size, size, cam, progress=config.progress, fast=config.fast
+    )
     dream = rollout_imagined(
         spec,
         model,
@@ -121,6 +124,7 @@ def side_by_side_frames(
         camera_name=cam,
         stop_on_termination=False,  # same actions, same length: a comparison, not an episode
         progress=config.progress,
+        fast=config.fast,
     )
     n = len(real.obs)
     dream_frames, dream_obs = _pad_to(dream.frames, dream.obs, n)
@@ -150,8 +154,9 @@ def record_real(
     """
     config = _resolve(config, overrides)
     rollout = rollout_real(
-        spec, policy, steps, config.size, config.size, config.camera_name, progress=config.progress
-    )
+        spec, policy, steps, config.size, config.size, config.camera_name,
+        progress=config.progress, fast=config.fast,
+    )  # fmt: skip
     frames = label(rollout.frames, "real") if config.labels else rollout.frames
     return _emit(frames, spec, "real", config, _fps(config, rollout.dt), step, tensorboard)
 
@@ -173,7 +178,7 @@ def record_imagined(
     size = config.size
     rollout = rollout_imagined(
         spec, model, policy, steps, init_obs=init_obs, width=size, height=size,
-        camera_name=config.camera_name, progress=config.progress,
+        camera_name=config.camera_name, progress=config.progress, fast=config.fast,
     )  # fmt: skip
     frames = label(rollout.frames, "imagined") if config.labels else rollout.frames
     return _emit(frames, spec, "imagined", config, _fps(config, rollout.dt), step, tensorboard)

@@ -126,13 +126,14 @@ def rollout_real(
     camera_name: str | None = "auto",
     render: bool = True,
     progress: bool = False,
+    fast: bool = False,
 ) -> Rollout:
     """Run `policy` in the real env of `spec` (reset with `spec.seed`) for up to `steps` steps.
 
     Each frame is rendered after `mj_forward`, so it shows exactly the recorded observation
     (MuJoCo's `mj_step` leaves positions one substep stale); the trajectory is unaffected.
     """
-    env = make_render_env(spec, width, height, camera_name)
+    env = make_render_env(spec, width, height, camera_name, fast)
     try:
         act = make_policy(policy, env.action_space, seed=spec.seed)
         obs, _ = env.reset(seed=spec.seed)
@@ -185,6 +186,7 @@ def rollout_imagined(
     stop_on_termination: bool = True,
     render: bool = True,
     progress: bool = False,
+    fast: bool = False,
 ) -> Rollout:
     """Step the world model `model` in world `spec` and render each imagined state via MuJoCo.
 
@@ -204,7 +206,7 @@ def rollout_imagined(
     if actions is not None:
         actions = np.asarray(actions, np.float32).reshape(-1, model.act_dim)
         steps = len(actions)
-    renderer = PoseRenderer(spec, width, height, camera_name=camera_name)
+    renderer = PoseRenderer(spec, width, height, camera_name=camera_name, fast=fast)
     try:
         act = make_policy(policy, renderer.env.action_space, seed=spec.seed)
         # The first observation is the real one (float64) when given, as the real rollout saw it.
