@@ -15,7 +15,7 @@ from genenv.recording.record import (
     side_by_side_frames,
     video_name,
 )
-from genenv.recording.rollout import Rollout, load_sb3, make_policy, rollout_imagined, rollout_real
+from genenv.recording.rollout import Rollout, make_policy, rollout_imagined, rollout_real
 from genenv.recording.video import (
     gif_bytes,
     log_video_to_sb3_logger,
@@ -34,7 +34,6 @@ __all__ = [
     "gif_bytes",
     "hstack",
     "label",
-    "load_sb3",
     "log_video_to_sb3_logger",
     "log_video_to_tensorboard",
     "make_policy",

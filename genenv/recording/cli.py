@@ -25,10 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", type=Path, help="world-model checkpoint folder")
     parser.add_argument("--device", default="cpu", help="torch device for the world model")
     parser.add_argument(
-        "--policy", default="random", help="'random' or a stable-baselines3 model .zip"
-    )
-    parser.add_argument(
-        "--algo", default=None, help="SB3 class of the zip; None: read it from the zip"
+        "--policy",
+        default="random",
+        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json)",
     )
     parser.add_argument("--steps", type=int, default=200, help="steps per rollout")
     parser.add_argument("--out", type=Path, default=Path("recordings"), help="output folder")
@@ -96,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
         model = load_checkpoint(args.world, args.device, expect_task=spec.task)
     policy = args.policy
     if policy != "random":
-        from genenv.recording.rollout import load_sb3
+        from genenv.agents.sb3 import load_policy
 
-        policy = load_sb3(policy, args.algo)
+        policy = load_policy(policy)  # once, not once per video
     camera = None if args.camera == "default" else args.camera
     config = RecordConfig(
         out_dir=args.out,

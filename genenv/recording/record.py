@@ -7,6 +7,7 @@ real initial observation, and shows `real | imagined | traces` (predicted agains
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,14 @@ def video_name(spec: WorldSpec, kind: str, step: int | None = None) -> str:
         parts.append(f"step{step}")
     parts.append(f"seed{spec.seed}")
     if not spec.context.is_default():
-        parts.append("ctx" + hashlib.sha1(spec.context.__repr__().encode()).hexdigest()[:6])
+        text = json.dumps(spec.context.to_dict(), sort_keys=True)
+        parts.append("ctx" + hashlib.sha1(text.encode()).hexdigest()[:6])
     return "-".join(parts)
 
 
 def _resolve(config: RecordConfig | None, overrides: dict[str, Any]) -> RecordConfig:
-    """`config` (or the defaults) with the keyword overrides that were given (not None)."""
+    """`config` (or the defaults) with the keyword overrides that were given; None means "not
+    given" (to choose the env's default camera, pass `RecordConfig(camera_name=None)`)."""
     config = config or RecordConfig()
     given = {k: v for k, v in overrides.items() if v is not None}
     valid = [f.name for f in fields(RecordConfig)]

@@ -49,8 +49,10 @@ class Rollout:
 
 
 def make_policy(policy: Any, action_space, seed: int = 0) -> Policy:
-    """A `Policy` from "random", an SB3 model (anything with `.predict`), a path to an SB3 zip,
-    or a callable obs -> action. Actions are clipped to `action_space`."""
+    """A `Policy` from "random", an agent with SB3's `predict` (SB3, `OnDevicePPO`, `Planner`),
+    a saved agent (SB3 zip or a run's agent folder, see `genenv.agents.sb3.load_policy`), or a
+    callable obs -> action. Actions are deterministic and clipped to `action_space`; each call
+    of `make_policy` starts a new episode for agents that keep state between steps."""
     if isinstance(policy, (str, Path)) and str(policy) == "random":
         rng = np.random.default_rng(seed)
         low, high = action_space.low, action_space.high
@@ -60,12 +62,17 @@ def make_policy(policy: Any, action_space, seed: int = 0) -> Policy:
 
         return act
     if isinstance(policy, (str, Path)):
-        policy = load_sb3(policy)
+        from genenv.agents.sb3 import load_policy
+
+        policy = load_policy(policy)
     if hasattr(policy, "predict"):
-        model = policy
+        model, first = policy, [True]
 
         def act(obs: np.ndarray) -> np.ndarray:
-            action, _ = model.predict(np.asarray(obs, np.float32), deterministic=True)
+            start = np.array([first[0]])  # lets planners drop a plan warm-started elsewhere
+            first[0] = False
+            obs = np.asarray(obs, np.float32)
+            action, _ = model.predict(obs, episode_start=start, deterministic=True)
             return np.asarray(action, np.float32)
 
         inner = act
@@ -81,40 +88,6 @@ def make_policy(policy: Any, action_space, seed: int = 0) -> Policy:
         return np.clip(action, action_space.low, action_space.high)
 
     return clipped
-
-
-def _sb3_algorithm(data: dict) -> str:
-    """The SB3 class that saved a zip, from its "data" JSON: off-policy algorithms have their own
-    policy modules; on-policy ones share `common.policies`, and only PPO stores a clip range."""
-    module = data["policy_class"]["__module__"]  # e.g. "stable_baselines3.sac.policies"
-    for part, algo in ((".sac.", "SAC"), (".td3.", "TD3"), (".dqn.", "DQN")):
-        if part in module:
-            return algo
-    if module.endswith("common.policies"):
-        return "PPO" if "clip_range" in data else "A2C"
-    raise ValueError(f"cannot tell the SB3 algorithm from policy module {module!r}")
-
-
-def load_sb3(path: str | Path, algo: str | None = None):
-    """Load an SB3 model zip with the algorithm class it was saved from (PPO, SAC, ...), or
-    with `algo` when given."""
-    import json
-    import zipfile
-
-    import stable_baselines3
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no SB3 policy zip at {path}")
-    if algo is None:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                algo = _sb3_algorithm(json.loads(zf.read("data")))
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path} is not a stable-baselines3 model zip ({err!r})") from err
-    if not hasattr(stable_baselines3, algo.upper()):
-        raise ValueError(f"stable_baselines3 has no algorithm {algo!r}")
-    return getattr(stable_baselines3, algo.upper()).load(path, device="cpu")
 
 
 def rollout_real(
@@ -218,13 +191,13 @@ def rollout_imagined(
             action = actions[t] if actions is not None else act(observations[-1])
             a = torch.as_tensor(action, dtype=torch.float32, device=device)[None]
             out = model.step(obs, a, context, generator=gen)
+            if not bool(out.finite[0]):  # the model blew up: end the rollout before this step
+                break
             obs = out.obs  # (1, obs_dim)
             observations.append(obs[0].double().cpu().numpy())
             taken.append(np.asarray(action, np.float32))
             rewards.append(float(out.reward[0]))
             uncert.append(float(out.uncertainty[0]))
-            if not bool(out.finite[0]):
-                break
             terminated = bool(out.terminated[0])
             if terminated and stop_on_termination:
                 break
