@@ -347,3 +347,18 @@ def test_trace_dims_prefer_positions_then_spread():
     assert pick_dims(real, 2, num_preferred=3).tolist() == [0, 1]
     assert pick_dims(real, 4, num_preferred=3).tolist() == [0, 1, 2, 3]
     assert pick_dims(real, 2).tolist() == [1, 3]
+
+
+def test_cli_reads_a_spec_file_and_names_its_context(tmp_path):
+    from genenv.cli import main
+
+    spec = WorldSpec("InvertedPendulum").with_context(gravity=5.0)
+    (tmp_path / "world.yaml").write_text(spec.to_yaml())
+    argv = ["record", "--spec", str(tmp_path / "world.yaml"), "--kinds", "real", "--seed", "4"]
+    assert (
+        main([*argv, "--steps", "2", "--size", "32", "--out", str(tmp_path), "--formats", "gif"])
+        == 0
+    )
+    (gif,) = tmp_path.glob("*.gif")
+    assert gif.name.startswith("InvertedPendulum-real-seed4-ctx")
+    assert main(["record", "--spec", str(tmp_path / "nope.json"), "--kinds", "real"]) == 2
