@@ -36,6 +36,8 @@ class BenchConfig:
     num_envs: list[int] = field(default_factory=lambda: list(DEFAULT_SIZES))  # batch sizes
     device: str = "cpu"  # torch device of the dream env and on-device PPO
     threads: int = 1  # torch intra-op threads (the real vector env is single-threaded)
+    compile: bool = False  # DreamVectorEnv(compile=True): torch.compile the model's network
+    widths: list[int] = field(default_factory=lambda: [64, 128])  # extra ensemble widths to time
     min_seconds: float = 2.0  # measure each point for this long ...
     max_iters: int = 2000  # ... or this many vector steps, whichever comes first
     real_mem_budget_gb: float = 3.0  # skip real envs whose estimated RSS exceeds this
@@ -53,6 +55,15 @@ def _rss() -> int:
     """Resident set size of this process in bytes (Linux)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss() -> int:
+    """Peak resident set size (VmHWM) of this process in bytes (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def machine_info(cfg: BenchConfig) -> dict[str, Any]:
@@ -77,21 +88,37 @@ def machine_info(cfg: BenchConfig) -> dict[str, Any]:
     return info
 
 
-def _model(task: str, device: str):
+def _model(task: str, device: str, hidden: int | None = None):
+    """A random-init ensemble for `task`: the default size, or `hidden` units per layer."""
     from genenv.envs._world import task_spaces
-    from genenv.models.ensemble import EnsembleWorldModel
+    from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
     from genenv.worlds.spec import CONTEXT_FIELDS
 
     obs_space, act_space = task_spaces(task)
-    torch.manual_seed(0)
-    return EnsembleWorldModel(
-        task,
-        obs_space.shape[0],
-        act_space.shape[0],
-        len(CONTEXT_FIELDS),
-        action_low=act_space.low.tolist(),
-        action_high=act_space.high.tolist(),
-    ).to(device)
+    config = EnsembleConfig() if hidden is None else EnsembleConfig(hidden_size=hidden)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = EnsembleWorldModel(
+            task,
+            obs_space.shape[0],
+            act_space.shape[0],
+            len(CONTEXT_FIELDS),
+            config,
+            action_low=act_space.low.tolist(),
+            action_high=act_space.high.tolist(),
+        )
+    return model.to(device)
+
+
+def model_flops(model: Any) -> float:
+    """Multiply-add FLOPs of one imagined step per env slot (all members, matmuls only)."""
+    return float(
+        sum(
+            2 * p.shape[0] * p.shape[1] * p.shape[2]
+            for n, p in model.named_parameters()
+            if n.endswith("weight") and p.dim() == 3
+        )
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -99,12 +126,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_dream(task: str, n: int, cfg: BenchConfig) -> dict[str, Any]:
+def bench_dream(task: str, n: int, cfg: BenchConfig, hidden: int | None = None) -> dict:
     """Imagined steps/s of the tensor path at `n` envs."""
     from genenv.envs.vector import DreamVectorEnv
 
+    model = _model(task, cfg.device, hidden)
+    flops = model_flops(model)
     env = DreamVectorEnv(
-        task, _model(task, cfg.device), n, device=cfg.device, validate_actions=False
+        task,
+        model,
+        n,
+        device=cfg.device,
+        validate_actions=False,
+        compile=cfg.compile,
     )
     dev = env.device
     low = torch.as_tensor(env.single_action_space.low, device=dev)
@@ -126,7 +160,15 @@ def bench_dream(task: str, n: int, cfg: BenchConfig) -> dict[str, Any]:
     _sync(dev)
     elapsed = time.perf_counter() - start
     env.close()
-    return {"status": "ok", "steps_per_s": iters * n / elapsed, "iters": iters, "seconds": elapsed}
+    rate = iters * n / elapsed
+    return {
+        "status": "ok",
+        "steps_per_s": rate,
+        "iters": iters,
+        "seconds": elapsed,
+        "model_flops_per_step": flops,
+        "model_gflops_per_s": rate * flops / 1e9,
+    }
 
 
 def bench_real(task: str, n: int, cfg: BenchConfig, per_env: dict[str, float]) -> dict[str, Any]:
@@ -183,13 +225,17 @@ def bench_memory(task: str, n: int, cfg: BenchConfig) -> dict[str, Any]:
     """Bytes per slot: the env's per-slot state tensors, and the measured RSS (or CUDA) delta."""
     from genenv.envs.vector import DreamVectorEnv
 
+    torch.set_num_threads(cfg.threads)
     model = _model(task, cfg.device)
-    gc.collect()
     dev = torch.device(cfg.device)
+    warm = DreamVectorEnv(task, model, 1, device=cfg.device)  # load lazy kernels/libraries first
+    warm.reset_tensor(seed=0)
+    warm.step_tensor(torch.zeros(1, warm.single_action_space.shape[0], device=dev))
+    gc.collect()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
-    rss0 = _rss()
+    rss0, hwm0 = _rss(), _peak_rss()
     env = DreamVectorEnv(task, model, n, device=cfg.device, validate_actions=False)
     env.reset_tensor(seed=cfg.seed)
     act = torch.zeros(n, env.single_action_space.shape[0], device=dev)
@@ -204,12 +250,22 @@ def bench_memory(task: str, n: int, cfg: BenchConfig) -> dict[str, Any]:
     out = {
         "num_envs": n,
         "state_bytes_per_slot": state / n,
-        "rss_delta_bytes_per_slot": (_rss() - rss0) / n,
+        "rss_delta_bytes_per_slot": (_rss() - rss0) / n,  # what stays resident
+        # Peak RSS growth (includes the model's transient activations during a step).
+        "peak_rss_delta_bytes_per_slot": (_peak_rss() - max(hwm0, rss0)) / n,
     }
     if dev.type == "cuda":
         out["cuda_peak_bytes_per_slot"] = (torch.cuda.max_memory_allocated(dev) - base) / n
     env.close()
     return out
+
+
+def _in_fresh_process(fn: Any, *args: Any) -> Any:
+    """Run `fn(*args)` in a spawned process, so RSS deltas start from a clean heap."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
 
 
 def bench_ppo(cfg: BenchConfig) -> dict[str, Any]:
@@ -338,8 +394,13 @@ def run_all(cfg: BenchConfig) -> dict[str, Any]:
             res["throughput"].setdefault(task, {})[str(n)] = row
             bar.update(1)
     bar.close()
+    if "dream" not in cfg.skip and "HalfCheetah" in cfg.tasks and 1024 in cfg.num_envs:
+        # How the imagined rate scales with model width (HalfCheetah, 1024 envs).
+        res["model_width"] = {str(h): bench_dream("HalfCheetah", 1024, cfg, h) for h in cfg.widths}
     if "memory" not in cfg.skip:
-        res["memory"] = {t: bench_memory(t, max(cfg.num_envs), cfg) for t in cfg.tasks}
+        res["memory"] = {
+            t: _in_fresh_process(bench_memory, t, max(cfg.num_envs), cfg) for t in cfg.tasks
+        }
     if "ppo" not in cfg.skip:
         res["ppo"] = bench_ppo(cfg)
     res["machine"]["load_avg_at_end"] = list(os.getloadavg())
@@ -365,11 +426,12 @@ def to_markdown(res: dict[str, Any]) -> str:
         f"{m.get('load_avg_at_end', [float('nan')])[0]:.2f} (shared machine).",
         "",
         "Imagined: tensor API, random-init default-size `EnsembleWorldModel` (5 members, 3x200), "
-        "random actions. Real: gymnasium `SyncVectorEnv` of `WorldSpec(task).make_env`. Each point "
+        f"random actions, torch.compile {'on' if cfg['compile'] else 'off'}. Real: gymnasium "
+        "`SyncVectorEnv` of `WorldSpec(task).make_env`. Each point "
         f"runs >= {cfg['min_seconds']} s or {cfg['max_iters']} vector steps, whichever first.",
         "",
-        "| task | envs | real steps/s | imagined steps/s | imagined / real |",
-        "|---|---:|---:|---:|---:|",
+        "| task | envs | real steps/s | imagined steps/s | imagined / real | model GFLOP/s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for task, rows in res["throughput"].items():
         for n, row in rows.items():
@@ -382,18 +444,40 @@ def to_markdown(res: dict[str, Any]) -> str:
             ratio = row.get("ratio_dream_over_real")
             lines.append(
                 f"| {task} | {n} | {real_s} | {_fmt(dream.get('steps_per_s'))} | "
-                f"{'-' if ratio is None else f'{ratio:.2f}x'} |"
+                f"{'-' if ratio is None else f'{ratio:.2f}x'} | "
+                f"{_fmt(dream.get('model_gflops_per_s'))} |"
             )
     if m["device"] == "cpu":
-        lines += ["| GPU | - | - | not measured (no device lent) | - |"]
+        lines += ["| GPU | - | - | not measured (no device lent) | - | - |"]
+    if res.get("model_width"):
+        real = res["throughput"]["HalfCheetah"]["1024"].get("real", {})
+        lines += [
+            "",
+            "## Model width (HalfCheetah, 1024 envs, 5 members x 3 hidden layers)",
+            "",
+            "| hidden units | model MFLOP per step | imagined steps/s | imagined / real |",
+            "|---:|---:|---:|---:|",
+        ]
+        default = res["throughput"]["HalfCheetah"]["1024"].get("dream")
+        rows = {"200 (default)": default} if default else {}
+        for width, row in {**rows, **res["model_width"]}.items():
+            ratio = (
+                f"{row['steps_per_s'] / real['steps_per_s']:.2f}x"
+                if real.get("status") == "ok"
+                else "-"
+            )
+            lines.append(
+                f"| {width} | {row['model_flops_per_step'] / 1e6:.2f} | "
+                f"{_fmt(row['steps_per_s'])} | {ratio} |"
+            )
     if "memory" in res:
         lines += [
             "",
             "## Memory per env slot",
             "",
             "| task | envs | state tensors (bytes/slot) | RSS delta (bytes/slot) | "
-            "real env RSS (bytes/env) |",
-            "|---|---:|---:|---:|---:|",
+            "peak RSS delta (bytes/slot) | real env RSS (bytes/env) |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for task, mem in res["memory"].items():
             real_rss = [
@@ -404,6 +488,7 @@ def to_markdown(res: dict[str, Any]) -> str:
             lines.append(
                 f"| {task} | {mem['num_envs']} | {_fmt(mem['state_bytes_per_slot'])} | "
                 f"{_fmt(mem['rss_delta_bytes_per_slot'])} | "
+                f"{_fmt(mem['peak_rss_delta_bytes_per_slot'])} | "
                 f"{_fmt(real_rss[-1]) if real_rss else '-'} |"
             )
     if "ppo" in res:
@@ -459,11 +544,31 @@ def goal_lines(res: dict[str, Any]) -> list[str]:
             else f"{ratio:.2f}x ({'met' if ratio >= 10 else 'not met'})"
         )
     )
+    dream = hc.get("dream", {})
+    if dream.get("status") == "ok":
+        out.append(
+            f"  Limit: one imagined HalfCheetah step costs "
+            f"{dream['model_flops_per_step'] / 1e6:.2f} MFLOP of ensemble matmuls (all members "
+            f"are evaluated, for the disagreement); this run sustained "
+            f"{dream['model_gflops_per_s']:.1f} GFLOP/s, so the rate is bounded by model size "
+            f"and CPU FLOPs (see the model-width table), not by per-step overhead."
+        )
     sp = res.get("ppo", {}).get("ratio_sb3_over_ondevice")
     out.append(
         "- On-device PPO >= 5x faster than SB3 PPO: "
         + ("not measured" if sp is None else f"{sp:.2f}x ({'met' if sp >= 5 else 'not met'})")
     )
+    ours, peer = res.get("ppo", {}).get("ondevice", {}), res.get("ppo", {}).get("sb3", {})
+    if ours.get("env_seconds") is not None and sp is not None:
+        share = ours["env_seconds"] / ours["seconds"]
+        out.append(
+            f"  Limit: {share:.0%} of on-device PPO's time is the world-model step, which both "
+            f"agents pay alike, and the updates are the same gradient math in both. On a CPU the "
+            f"on-device path removes only SB3's host copies and per-env Python (agent side "
+            f"{res['ppo'].get('ratio_agent_side_sb3_over_ondevice', float('nan')):.2f}x faster); "
+            f"even a free agent side could not beat SB3 by more than "
+            f"{peer['seconds'] / ours['env_seconds']:.2f}x (SB3 time / env-step time)."
+        )
     if res["machine"]["device"] == "cpu":
         out.append(
             "- GPU goals (10M imagined steps/s at 65k+ envs; PPO 1M+ steps/s): not measured "
@@ -478,6 +583,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-envs", nargs="+", type=int, default=d.num_envs, help="batch sizes")
     parser.add_argument("--device", default=d.device, help="torch device for imagined envs and PPO")
     parser.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the dream env's model network"
+    )
     parser.add_argument(
         "--min-seconds", type=float, default=d.min_seconds, help="measure each point this long ..."
     )
@@ -527,6 +635,7 @@ def run(args: argparse.Namespace) -> int:
         num_envs=list(args.num_envs),
         device=args.device,
         threads=args.threads,
+        compile=args.compile,
         min_seconds=args.min_seconds,
         max_iters=args.max_iters,
         real_mem_budget_gb=args.real_mem_budget_gb,
