@@ -244,3 +244,16 @@ def test_lead_integration_api(tmp_path):
     assert agent.num_timesteps == 160 and agent.env.num_envs == 8
     agent.learn(32, progress_bar=False)  # SB3 default: the count starts again
     assert agent.num_timesteps == 32
+
+
+@pytest.mark.parametrize(
+    "options", [dict(squash="tanh"), dict(normalize_reward=True, clip_range_vf=0.2, target_kl=0.01)]
+)
+def test_optional_features_train_and_act_within_bounds(options):
+    agent = OnDevicePPO(_dream(16), PPOConfig(**TINY, **options))
+    stats = []
+    agent.learn(16 * 8 * 2, progress=False, callback=lambda a, s: stats.append(s))
+    assert all(np.isfinite(s["losses/policy_loss"]) for s in stats)
+    obs = np.random.default_rng(1).normal(scale=5.0, size=(64, 4)).astype(np.float32)
+    actions, _ = agent.predict(obs, deterministic=False)
+    assert np.all(np.abs(actions) <= 3.0)
