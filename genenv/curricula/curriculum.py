@@ -98,7 +98,10 @@ class Curriculum:
             self.buffer.levels.get(assignment.level_id) if assignment.level_id is not None else None
         )
         best = level.best_return if level is not None else None
-        score = score_episode(stats, self.scoring, best, self._previous_return(assignment))
+        previous = None
+        if self.scoring.kind == "learning_progress":  # the only kind that needs it
+            previous = self._previous_return(assignment)
+        score = score_episode(stats, self.scoring, best, previous)
         if assignment.level_id is not None:
             self.buffer.update(assignment.level_id, score, stats.episode_return)
             return score
@@ -133,14 +136,11 @@ class Curriculum:
         if not known:
             return None
         ranges = self.generator.config.ranges
-        width = np.array([max(hi - lo, 1e-9) for lo, hi in ranges.values()])
         names = list(ranges)
-
-        def point(spec: WorldSpec) -> np.ndarray:
-            return np.array([getattr(spec.context, n) for n in names]) / width
-
-        here = point(assignment.spec)
-        dists = [float(np.abs(point(lv.spec) - here).sum()) for lv in known]
+        width = np.array([max(hi - lo, 1e-9) for lo, hi in ranges.values()])  # (f,)
+        points = np.array([[getattr(lv.spec.context, n) for n in names] for lv in known])  # (k, f)
+        here = np.array([getattr(assignment.spec.context, n) for n in names])  # (f,)
+        dists = (np.abs(points - here) / width).sum(1)  # (k,) range-normalised L1
         return known[int(np.argmin(dists))].last_return
 
     # -- checkpoints ----------------------------------------------------------------------------
