@@ -257,3 +257,11 @@ def test_optional_features_train_and_act_within_bounds(options):
     obs = np.random.default_rng(1).normal(scale=5.0, size=(64, 4)).astype(np.float32)
     actions, _ = agent.predict(obs, deterministic=False)
     assert np.all(np.abs(actions) <= 3.0)
+
+
+def test_load_rejects_corrupt_weights(tmp_path):
+    agent = OnDevicePPO(_dream(4), PPOConfig(**TINY))
+    folder = agent.save(tmp_path / "agent")
+    (folder / "ppo.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="cannot load"):
+        OnDevicePPO.load(folder)

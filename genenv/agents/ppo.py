@@ -30,7 +30,7 @@ __all__ = ["OnDevicePPO", "PPOConfig", "deep_merge"]
 
 FORMAT_VERSION = 1
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
-# SB3 keys that carry no meaning for this agent and are accepted silently in recipes.
+META_FILE, WEIGHTS_FILE = "ppo.json", "ppo.safetensors"  # what `save` writes into its folder
 
 
 def _autoreset_mode(env: Any) -> str:
@@ -407,7 +407,8 @@ class OnDevicePPO:
         return (action if is_tensor else action.cpu().numpy()), None
 
     def save(self, path: str | Path) -> Path:
-        """Write `path/agent.safetensors` (weights, normalisers) and `path/agent.json`."""
+        """Write the folder `path`: ppo.safetensors (weights, normalisers) and ppo.json (config,
+        spaces, step count). No optimizer state: a loaded agent predicts, or trains afresh."""
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -417,7 +418,7 @@ class OnDevicePPO:
         tensors |= {f"ret_rms.{k}": v for k, v in self.ret_rms.state_dict().items()}
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-            str(path / "agent.safetensors"),
+            str(path / WEIGHTS_FILE),
         )
         meta = {
             "format_version": FORMAT_VERSION,
@@ -428,7 +429,7 @@ class OnDevicePPO:
             "action_high": self.high.tolist(),
             "num_timesteps": self.num_timesteps,
         }
-        (path / "agent.json").write_text(json.dumps(meta, indent=2))
+        (path / META_FILE).write_text(json.dumps(meta, indent=2))
         return path
 
     @classmethod
@@ -437,10 +438,10 @@ class OnDevicePPO:
         from safetensors.torch import load_file
 
         path = Path(path)
-        meta_file, weights = path / "agent.json", path / "agent.safetensors"
+        meta_file, weights = path / META_FILE, path / WEIGHTS_FILE
         if not meta_file.is_file() or not weights.is_file():
             raise FileNotFoundError(
-                f"{path} is not a saved OnDevicePPO (needs agent.json/.safetensors)"
+                f"{path} is not a saved OnDevicePPO folder (needs {META_FILE} and {WEIGHTS_FILE})"
             )
         meta = json.loads(meta_file.read_text())
         if meta.get("algo") != "OnDevicePPO" or meta.get("format_version") != FORMAT_VERSION:
@@ -457,13 +458,16 @@ class OnDevicePPO:
             raise ValueError(
                 f"env has {agent.obs_dim} obs features, the save has {meta['obs_dim']}"
             )
-        state = load_file(str(weights), device=str(agent.device))
-        for name, module in (
-            ("policy", agent.policy),
-            ("obs_rms", agent.obs_rms),
-            ("ret_rms", agent.ret_rms),
-        ):
-            sub = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
-            module.load_state_dict(sub)
+        try:
+            state = load_file(str(weights), device=str(agent.device))
+            for name, module in (
+                ("policy", agent.policy),
+                ("obs_rms", agent.obs_rms),
+                ("ret_rms", agent.ret_rms),
+            ):
+                sub = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
+                module.load_state_dict(sub)
+        except Exception as err:  # corrupt file, or weights that do not match the config
+            raise ValueError(f"{weights}: cannot load OnDevicePPO weights ({err})") from None
         agent.num_timesteps = int(meta.get("num_timesteps", 0))
         return agent
