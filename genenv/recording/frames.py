@@ -99,6 +99,7 @@ def trace_panel(
             text = f"obs[{d}]"
             x = width - 2 - draw.textlength(text, font=font)
             draw.text((x, y + 1), text, fill=CURSOR_COLOUR, font=font)
+    real_width = 2 if height >= 96 else 1  # where the traces agree, real still shows
     out = np.empty((T, height, width, 3), dtype=np.uint8)
     for t in range(T):
         img = base.copy()
@@ -108,7 +109,8 @@ def trace_panel(
             if t == 0:
                 draw.point([(xs[0], y_real[0]), (xs[0], y_pred[0])], fill=REAL_COLOUR)
                 continue
-            draw.line(list(zip(xs[: t + 1], y_real[: t + 1], strict=True)), fill=REAL_COLOUR)
+            real_xy = list(zip(xs[: t + 1], y_real[: t + 1], strict=True))
+            draw.line(real_xy, fill=REAL_COLOUR, width=real_width)  # under the prediction
             draw.line(list(zip(xs[: t + 1], y_pred[: t + 1], strict=True)), fill=PRED_COLOUR)
         out[t] = np.asarray(img)
     return out
