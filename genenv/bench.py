@@ -587,6 +587,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compile", action="store_true", help="torch.compile the dream env's model network"
     )
     parser.add_argument(
+        "--widths",
+        nargs="*",
+        type=int,
+        default=d.widths,
+        help="extra ensemble widths timed at HalfCheetah x 1024 envs",
+    )
+    parser.add_argument(
         "--min-seconds", type=float, default=d.min_seconds, help="measure each point this long ..."
     )
     parser.add_argument(
@@ -636,6 +643,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         compile=args.compile,
+        widths=list(args.widths),
         min_seconds=args.min_seconds,
         max_iters=args.max_iters,
         real_mem_budget_gb=args.real_mem_budget_gb,
@@ -648,8 +656,11 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
     )
-    if any(n < 1 for n in cfg.num_envs):
-        raise ValueError("--num-envs values must be >= 1")
+    if any(n < 1 for n in cfg.num_envs) or any(w < 1 for w in cfg.widths):
+        raise ValueError("--num-envs and --widths values must be >= 1")
+    from genenv.worlds.tasks import get_task
+
+    cfg.tasks = [get_task(t).name for t in cfg.tasks]  # unknown names fail here, listing tasks
     if "ppo" not in cfg.skip and not Path(cfg.ppo_recipe).is_file():
         raise FileNotFoundError(f"PPO recipe {cfg.ppo_recipe} not found (or pass --skip ppo)")
     res = run_all(cfg)
