@@ -23,14 +23,12 @@ from genenv.recording import (
     log_video_to_sb3_logger,
     log_video_to_tensorboard,
     make_policy,
+    record_real,
     record_side_by_side,
     rollout_real,
     side_by_side_frames,
     trace_panel,
     write_video,
-)
-from genenv.recording import (
-    record_real as record_real_fn,
 )
 from genenv.recording.frames import pick_dims
 from genenv.recording.poses import make_render_env, render_env
@@ -334,12 +332,10 @@ def test_cli_records_every_kind_from_a_saved_world(tmp_path):
 
 def test_keyword_overrides_as_the_run_loop_passes_them(tmp_path):
     spec = WorldSpec("InvertedPendulum")
-    paths = record_real_fn(
-        spec, "random", 2, out_dir=tmp_path / "videos", size=32, formats=("gif",)
-    )
+    paths = record_real(spec, "random", 2, out_dir=tmp_path / "videos", size=32, formats=("gif",))
     assert list(paths) == ["gif"] and paths["gif"].parent == tmp_path / "videos"
     with pytest.raises(ValueError, match="unknown recording option"):
-        record_real_fn(spec, "random", 2, out_dri=tmp_path)
+        record_real(spec, "random", 2, out_dri=tmp_path)
 
 
 def test_trace_dims_prefer_positions_then_spread():

@@ -181,7 +181,8 @@ def rollout_imagined(
         steps = len(actions)
     renderer = PoseRenderer(spec, width, height, camera_name=camera_name, fast=fast)
     try:
-        act = make_policy(policy, renderer.env.action_space, seed=spec.seed)
+        space = renderer.env.action_space
+        act = make_policy(policy, space, seed=spec.seed) if actions is None else None
         # The first observation is the real one (float64) when given, as the real rollout saw it.
         first = np.asarray(init_obs, np.float64) if init_obs is not None else obs[0].cpu().numpy()
         observations, taken, rewards, uncert = [first], [], [], []
