@@ -44,7 +44,7 @@ class BenchConfig:
     real_build_budget_s: float = 120.0  # skip real envs whose estimated build time exceeds this
     ppo_task: str = "InvertedPendulum"  # task of the PPO comparison
     ppo_recipe: str = "agents/ppo.yaml"  # SB3-form recipe both PPOs use
-    ppo_steps: int = 100_000  # imagined steps measured for each PPO
+    ppo_steps: int = 200_000  # imagined steps measured for each PPO
     ppo_target: int = 1_000_000  # steps the reported wall-clock is for (extrapolated if needed)
     skip: list[str] = field(default_factory=list)  # sections to skip: real, dream, ppo, memory
     out: str = "benchmarks/results/throughput"  # writes <out>.json and <out>.md
