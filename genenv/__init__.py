@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+
+# Headless rendering by default: MuJoCo picks its GL backend at import, so this must come first.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
 
 __version__ = "0.1.0"
 _log = logging.getLogger("genenv")
