@@ -30,6 +30,7 @@ __all__ = ["OnDevicePPO", "PPOConfig", "deep_merge"]
 
 FORMAT_VERSION = 1
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 META_FILE, WEIGHTS_FILE = "ppo.json", "ppo.safetensors"  # what `save` writes into its folder
 
 
@@ -90,9 +91,19 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:  # (n, obs_dim) -> (n,)
         return self.vf_head(self.vf_body(obs)).squeeze(-1)
 
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mean = self.pi_head(self.pi_body(obs))  # (n, act_dim)
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+    def mean(self, obs: torch.Tensor) -> torch.Tensor:  # (n, obs_dim) -> (n, act_dim)
+        return self.pi_head(self.pi_body(obs))
+
+    def log_prob(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Summed diagonal-Gaussian log density of raw samples u (n, act_dim) -> (n,).
+
+        Written out rather than via torch.distributions, whose argument validation costs a
+        host sync per call on an accelerator."""
+        z = (u - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.square() - self.log_std - _HALF_LOG_2PI).sum(-1)
+
+    def entropy(self) -> torch.Tensor:  # () summed over action dims (state-independent std)
+        return (0.5 + _HALF_LOG_2PI + self.log_std).sum()
 
 
 class OnDevicePPO:
@@ -268,9 +279,10 @@ class OnDevicePPO:
                 self.obs_rms.update(obs)
             nobs = self._norm_obs(obs)
             with torch.no_grad():
-                d = self.policy.dist(nobs)
-                u = torch.normal(d.mean, d.stddev, generator=self.generator)  # (n, act_dim)
-                logp, value = d.log_prob(u).sum(-1), self.policy.value(nobs)
+                mean = self.policy.mean(nobs)  # (n, act_dim)
+                noise = torch.randn(mean.shape, generator=self.generator, device=dev)
+                u = mean + noise * self.policy.log_std.exp()  # (n, act_dim) raw sample
+                logp, value = self.policy.log_prob(mean, u), self.policy.value(nobs)
             next_obs, reward, term, trunc, info = env.step_tensor(self._to_env(u))
             reward, term, trunc = reward.float(), term.bool(), trunc.bool()
             if mode == "next_step":  # the step after a done only resets: not a transition
@@ -332,8 +344,8 @@ class OnDevicePPO:
             batches = 0
             for start in range(0, size, cfg.batch_size):
                 mb = perm[start : start + cfg.batch_size]
-                d = self.policy.dist(b_obs[mb])
-                new_logp, entropy = d.log_prob(b_u[mb]).sum(-1), d.entropy().sum(-1)
+                new_logp = self.policy.log_prob(self.policy.mean(b_obs[mb]), b_u[mb])
+                entropy = self.policy.entropy()
                 new_val = self.policy.value(b_obs[mb])
                 log_ratio = new_logp - b_logp[mb]
                 ratio = log_ratio.exp()
@@ -347,7 +359,7 @@ class OnDevicePPO:
                     c = cfg.clip_range_vf
                     new_val = b_val[mb] + (new_val - b_val[mb]).clamp(-c, c)
                 vf_loss = (b_ret[mb] - new_val).square().mean()
-                ent_loss = -entropy.mean()
+                ent_loss = -entropy
                 loss = pg_loss + cfg.ent_coef * ent_loss + cfg.vf_coef * vf_loss
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
@@ -400,8 +412,9 @@ class OnDevicePPO:
                 f"observation has {obs.shape[-1]} features, agent expects {self.obs_dim}"
             )
         with torch.no_grad():
-            d = self.policy.dist(self._norm_obs(obs.reshape(-1, self.obs_dim)))
-            u = d.mean if deterministic else d.sample()
+            u = self.policy.mean(self._norm_obs(obs.reshape(-1, self.obs_dim)))  # (b, act_dim)
+            if not deterministic:
+                u = u + torch.randn_like(u) * self.policy.log_std.exp()
             action = self._to_env(u)  # (b, act_dim)
         action = action[0] if single else action
         return (action if is_tensor else action.cpu().numpy()), None
