@@ -49,6 +49,7 @@ class BenchConfig:
     skip: list[str] = field(default_factory=list)  # sections to skip: real, dream, ppo, memory
     out: str = "benchmarks/results/throughput"  # writes <out>.json and <out>.md
     seed: int = 0
+    note: str = ""  # free text printed under the machine line (e.g. how loaded the machine was)
 
 
 def _rss() -> int:
@@ -443,7 +444,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         + (f" ({m['gpu']})" if "gpu" in m else "")
         + ".",
         f"Load average at start {m['load_avg_at_start'][0]:.2f}, at end "
-        f"{m.get('load_avg_at_end', [float('nan')])[0]:.2f} (shared machine).",
+        f"{m.get('load_avg_at_end', [float('nan')])[0]:.2f} (shared machine). {cfg['note']}",
         "",
         "Imagined: tensor API, random-init default-size `EnsembleWorldModel` (5 members, 3x200), "
         f"random actions, torch.compile {'on' if cfg['compile'] else 'off'}. Real: gymnasium "
@@ -654,6 +655,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", default=d.out, help="output path stem (.json and .md)")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed")
+    parser.add_argument("--note", default=d.note, help="free text for the table's header")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -675,6 +677,7 @@ def run(args: argparse.Namespace) -> int:
         skip=list(args.skip),
         out=args.out,
         seed=args.seed,
+        note=args.note,
     )
     if any(n < 1 for n in cfg.num_envs) or any(w < 1 for w in cfg.widths):
         raise ValueError("--num-envs and --widths values must be >= 1")
