@@ -365,3 +365,35 @@ def test_run_writes_folder_and_resumes(tmp_path):
     assert after["episode_count"] > before["episode_count"]
     kept = {lv["id"] for lv in after["levels"]} | set(range(after["next_id"]))
     assert {lv["id"] for lv in before["levels"]} <= kept
+
+
+def test_seed_levels_go_through_prompt_functions(tmp_path, monkeypatch):
+    import genenv.prompts
+    from genenv.curricula.runner import build_sampler
+
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"not read by the fake")
+    calls = []
+
+    def fake_text(task, text):
+        calls.append(("text", task, text))
+        return WorldSpec(task, {"gravity": 1.62})  # the moon: outside the training range
+
+    def fake_image(task, path):
+        calls.append(("image", task, str(path)))
+        return WorldSpec(task, {"mass_scale": 2.0}, initial_state={"qpos": [0.0, 0.1]})
+
+    monkeypatch.setattr(genenv.prompts, "spec_from_text", fake_text, raising=False)
+    monkeypatch.setattr(genenv.prompts, "spec_from_image", fake_image, raising=False)
+    spec = _curriculum_spec(seeds={"prompts": ["on the moon"], "images": [str(image)], "random": 1})
+    sampler = build_sampler(spec, "curriculum")
+    seeds = sampler.pending_seeds
+    assert calls == [("text", TASK, "on the moon"), ("image", TASK, str(image.resolve()))]
+    assert [p.source for _, p in seeds] == ["prompt", "image", "default", "random"]
+    assert seeds[0][1].prompt == "on the moon" and seeds[1][1].prompt == str(image.resolve())
+    low = get_task(TASK).train_ranges["gravity"][0]
+    assert seeds[0][0].context.gravity == low  # clipped into the curriculum's range
+    assert seeds[1][0].initial_state.qpos == (0.0, 0.1)  # the image's pose is kept
+    monkeypatch.delattr(genenv.prompts, "spec_from_text")
+    with pytest.raises(ValueError, match="spec_from_text"):
+        build_sampler(spec, "curriculum")
