@@ -1,0 +1,192 @@
+"""Measure imagined against real steps per second, on-device PPO against SB3 PPO, and memory per
+env slot; writes JSON and a markdown table that names the machine.
+
+Imagined: `DreamVectorEnv` stepped through its tensor API with a random-init `EnsembleWorldModel`
+of the default size (throughput does not depend on training). Real: gymnasium's `SyncVectorEnv`
+of `WorldSpec(task).make_env`. Each point runs for `--min-seconds` or `--max-iters` vector steps,
+whichever comes first, after a short warm-up; real envs too large to build on this machine are
+reported as not run, with the reason. PPO: the same dream env, recipe and budget for both agents;
+the time for `--ppo-target` steps is extrapolated from the measured budget when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genenv.bench.measure import (
+    bench_dream,
+    bench_memory,
+    bench_real,
+    in_fresh_process,
+    machine_info,
+)
+from genenv.bench.ppo import bench_ppo
+from genenv.bench.report import to_markdown
+
+DEFAULT_TASKS = ["InvertedPendulum", "HalfCheetah", "Ant"]
+DEFAULT_SIZES = [1, 64, 1024, 16384]
+
+
+@dataclass
+class BenchConfig:
+    """What `genenv bench` measures."""
+
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))  # task names
+    num_envs: list[int] = field(default_factory=lambda: list(DEFAULT_SIZES))  # batch sizes
+    device: str = "cpu"  # torch device of the dream env and on-device PPO
+    threads: int = 1  # torch intra-op threads (the real vector env is single-threaded)
+    compile: bool = False  # DreamVectorEnv(compile=True): torch.compile the model's network
+    widths: list[int] = field(default_factory=lambda: [64, 128])  # extra ensemble widths to time
+    min_seconds: float = 2.0  # measure each point for this long ...
+    max_iters: int = 2000  # ... or this many vector steps, whichever comes first
+    real_mem_budget_gb: float = 3.0  # skip real envs whose estimated RSS exceeds this
+    real_build_budget_s: float = 120.0  # skip real envs whose estimated build time exceeds this
+    ppo_task: str = "InvertedPendulum"  # task of the PPO comparison
+    ppo_recipe: str = "agents/ppo.yaml"  # SB3-form recipe both PPOs use
+    ppo_steps: int = 200_000  # imagined steps measured for each PPO
+    ppo_target: int = 1_000_000  # steps the reported wall-clock is for (extrapolated if needed)
+    skip: list[str] = field(default_factory=list)  # sections to skip: real, dream, ppo, memory
+    out: str = "benchmarks/results/throughput"  # writes <out>.json and <out>.md
+    seed: int = 0
+    note: str = ""  # free text printed under the machine line (e.g. how loaded the machine was)
+
+
+def run_all(cfg: BenchConfig) -> dict[str, Any]:
+    """Every section of the benchmark, with a tqdm bar; returns the JSON-ready results."""
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    res: dict[str, Any] = {"machine": machine_info(cfg), "config": asdict(cfg), "throughput": {}}
+    points = [(t, n) for t in cfg.tasks for n in cfg.num_envs]
+    bar = tqdm(total=len(points), desc="throughput", unit="point")
+    for task in cfg.tasks:
+        per_env: dict[str, float] = {}
+        for n in sorted(cfg.num_envs):
+            row: dict[str, Any] = {}
+            if "real" not in cfg.skip:
+                row["real"] = bench_real(task, n, cfg, per_env)
+            if "dream" not in cfg.skip:
+                row["dream"] = bench_dream(task, n, cfg)
+            real, dream = row.get("real", {}), row.get("dream", {})
+            if real.get("status") == "ok" and dream.get("status") == "ok":
+                row["ratio_dream_over_real"] = dream["steps_per_s"] / real["steps_per_s"]
+            res["throughput"].setdefault(task, {})[str(n)] = row
+            bar.update(1)
+    bar.close()
+    if "dream" not in cfg.skip and "HalfCheetah" in cfg.tasks and 1024 in cfg.num_envs:
+        # How the imagined rate scales with model width (HalfCheetah, 1024 envs).
+        res["model_width"] = {str(h): bench_dream("HalfCheetah", 1024, cfg, h) for h in cfg.widths}
+    if "memory" not in cfg.skip:
+        res["memory"] = {
+            t: in_fresh_process(bench_memory, t, max(cfg.num_envs), cfg) for t in cfg.tasks
+        }
+    if "ppo" not in cfg.skip:
+        res["ppo"] = bench_ppo(cfg)
+    res["machine"]["load_avg_at_end"] = list(os.getloadavg())
+    return res
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = BenchConfig()
+    parser.add_argument("--tasks", nargs="+", default=d.tasks, help="task names")
+    parser.add_argument("--num-envs", nargs="+", type=int, default=d.num_envs, help="batch sizes")
+    parser.add_argument("--device", default=d.device, help="torch device for imagined envs and PPO")
+    parser.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the dream env's model network"
+    )
+    parser.add_argument(
+        "--widths",
+        nargs="*",
+        type=int,
+        default=d.widths,
+        help="extra ensemble widths timed at HalfCheetah x 1024 envs",
+    )
+    parser.add_argument(
+        "--min-seconds", type=float, default=d.min_seconds, help="measure each point this long ..."
+    )
+    parser.add_argument(
+        "--max-iters",
+        type=int,
+        default=d.max_iters,
+        help="... or this many vector steps, whichever first",
+    )
+    parser.add_argument(
+        "--real-mem-budget-gb",
+        type=float,
+        default=d.real_mem_budget_gb,
+        help="skip real vector envs whose estimated RSS exceeds this",
+    )
+    parser.add_argument(
+        "--real-build-budget-s",
+        type=float,
+        default=d.real_build_budget_s,
+        help="skip real vector envs whose estimated build time exceeds this",
+    )
+    parser.add_argument("--ppo-task", default=d.ppo_task, help="task of the PPO comparison")
+    parser.add_argument("--ppo-recipe", default=d.ppo_recipe, help="SB3-form PPO recipe (YAML)")
+    parser.add_argument(
+        "--ppo-steps", type=int, default=d.ppo_steps, help="imagined steps measured per PPO"
+    )
+    parser.add_argument(
+        "--ppo-target",
+        type=int,
+        default=d.ppo_target,
+        help="steps the PPO wall-clock is reported for (extrapolated)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["real", "dream", "ppo", "memory"],
+        help="sections to skip",
+    )
+    parser.add_argument("--out", default=d.out, help="output path stem (.json and .md)")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed")
+    parser.add_argument("--note", default=d.note, help="free text for the table's header")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = BenchConfig(
+        tasks=list(args.tasks),
+        num_envs=list(args.num_envs),
+        device=args.device,
+        threads=args.threads,
+        compile=args.compile,
+        widths=list(args.widths),
+        min_seconds=args.min_seconds,
+        max_iters=args.max_iters,
+        real_mem_budget_gb=args.real_mem_budget_gb,
+        real_build_budget_s=args.real_build_budget_s,
+        ppo_task=args.ppo_task,
+        ppo_recipe=args.ppo_recipe,
+        ppo_steps=args.ppo_steps,
+        ppo_target=args.ppo_target,
+        skip=list(args.skip),
+        out=args.out,
+        seed=args.seed,
+        note=args.note,
+    )
+    if any(n < 1 for n in cfg.num_envs) or any(w < 1 for w in cfg.widths):
+        raise ValueError("--num-envs and --widths values must be >= 1")
+    from genenv.worlds.tasks import get_task
+
+    cfg.tasks = [get_task(t).name for t in cfg.tasks]  # unknown names fail here, listing tasks
+    if "ppo" not in cfg.skip and not Path(cfg.ppo_recipe).is_file():
+        raise FileNotFoundError(f"PPO recipe {cfg.ppo_recipe} not found (or pass --skip ppo)")
+    res = run_all(cfg)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=2))
+    text = to_markdown(res)
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return 0
