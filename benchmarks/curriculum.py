@@ -102,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                     "wall_clock_s": summary["wall_clock_s"],
                 }
             )
+            _write(args, argv, spec, world_s, raw)  # after every agent: partial results survive
+    print(args.results.with_suffix(".md").read_text())
+    return 0
+
+
+def _write(args, argv, spec, world_s: float, raw: dict[str, list[dict]]) -> None:
     machine = _machine(spec.agent.device)
     command = "python benchmarks/curriculum.py " + " ".join(argv or sys.argv[1:])
     worlds = [w.to_dict()["context"] for w in spec.eval_specs()]
@@ -117,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".json").write_text(json.dumps(payload, indent=2))
     args.results.with_suffix(".md").write_text(_table(payload, spec))
-    print(args.results.with_suffix(".md").read_text())
-    return 0
 
 
 def _fmt(values: list[float]) -> str:
@@ -151,6 +155,8 @@ def _table(payload: dict, spec) -> str:
         "|---|---|---|---|---|" + "---|" * len(names) + "---|",
     ]
     for sampler, rows in payload["results"].items():
+        if not rows:
+            continue
         per_world = np.mean([r["per_world"] for r in rows], axis=0)
         lines.append(
             f"| {sampler} | {len(rows)} | {rows[0]['imagined_steps']:,} | "
