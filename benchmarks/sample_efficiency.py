@@ -37,7 +37,11 @@ from genenv.worlds import WorldSpec, make_real_env
 #          genenv loop settings)
 TASKS = {
     "InvertedPendulum": (1000.0, 50_000, {"initial_steps": 1000, "steps_per_iteration": 1000}),
-    "InvertedDoublePendulum": (9000.0, 100_000, {"initial_steps": 2000, "steps_per_iteration": 2000}),
+    "InvertedDoublePendulum": (
+        9000.0,
+        100_000,
+        {"initial_steps": 2000, "steps_per_iteration": 2000},
+    ),
     "Reacher": (-6.0, 100_000, {"initial_steps": 2000, "steps_per_iteration": 2000}),
     "HalfCheetah": (None, 100_000, {"initial_steps": 10_000, "steps_per_iteration": 5000}),
 }
@@ -106,7 +110,9 @@ def _fmt(results: list[dict], threshold) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", nargs="*", default=["InvertedPendulum"], choices=list(TASKS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="*", default=["genenv", "PPO", "SAC"])
@@ -132,7 +138,9 @@ def main() -> int:
         rows.append((task, threshold, budget, cells))
     RESULTS.mkdir(exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), {_cpu_name()}"
-    (RESULTS / "sample_efficiency.json").write_text(json.dumps({"machine": machine, "results": raw}, indent=2))
+    (RESULTS / "sample_efficiency.json").write_text(
+        json.dumps({"machine": machine, "results": raw}, indent=2)
+    )
     lines = [
         "# Real training steps to a return threshold",
         "",
@@ -143,7 +151,9 @@ def main() -> int:
     ]
     for task, threshold, budget, cells in rows:
         thr = "best in budget" if threshold is None else f"{threshold:g}"
-        lines.append(f"| {task} | {thr} | {budget:,} | " + " | ".join(cells[m] for m in args.methods) + " |")
+        lines.append(
+            f"| {task} | {thr} | {budget:,} | " + " | ".join(cells[m] for m in args.methods) + " |"
+        )
     (RESULTS / "sample_efficiency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

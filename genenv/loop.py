@@ -65,6 +65,7 @@ class LoopState:
     eval_real_env_steps: int = 0
     imagined_env_steps: int = 0
     transfer: list[dict[str, Any]] = field(default_factory=list)
+    world_real_steps: int = 0  # size of the dataset the saved world model was trained on
     done: bool = False
 
 
@@ -136,7 +137,7 @@ class Run:
         cfg.device = self.config.device
         model, report = train_world_model(data, cfg, model=previous, progress=True)
         save_checkpoint(model, self.out / "world", metadata={"report": report})
-        step = self.real_env_steps()
+        step = self.state.world_real_steps = self.real_env_steps()
         for key, value in report.items():
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"world/{key}", value, step)
@@ -219,11 +220,11 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         print(f"[collect] {config.initial_steps} random real steps in {config.task}", flush=True)
         run.collect(config.initial_steps - run.real_env_steps())
     world_ckpt = out / "world"
-    model = (
-        load_checkpoint(world_ckpt, device=config.device, expect_task=config.task)
-        if resume and (world_ckpt / "metadata.json").exists()
-        else run.train_world()
-    )
+    model = None
+    if resume and (world_ckpt / "metadata.json").exists():
+        model = load_checkpoint(world_ckpt, device=config.device, expect_task=config.task)
+    if model is None or run.state.world_real_steps != run.real_env_steps():
+        model = run.train_world(previous=model)  # new data since the saved model: refit first
     agent_file = out / "agent" / "agent.zip"
     dream = _dream_env(run, model, recipe)
     if resume and agent_file.exists():

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", required=True, help="agent recipe YAML, e.g. agents/ppo.yaml")
     parser.add_argument("--world", required=True, type=Path, help="world-model checkpoint folder")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--steps", type=int, default=None, help="imagined steps (default: recipe's)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="imagined steps (default: recipe's)"
+    )
     parser.add_argument("--eval-every", type=int, default=50_000, help="imagined steps per test")
     parser.add_argument("--eval-episodes", type=int, default=5, help="episodes per transfer test")
     parser.add_argument("--context", nargs="*", default=[], metavar="FIELD=VALUE")
@@ -36,13 +38,20 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_checkpoint(args.world, device=args.device)
     context = dict(item.split("=", 1) for item in args.context)
-    spec = WorldSpec(model.task, Context.from_dict({k: float(v) for k, v in context.items()}), args.seed)
+    spec = WorldSpec(
+        model.task, Context.from_dict({k: float(v) for k, v in context.items()}), args.seed
+    )
     recipe = load_recipe(args.recipe, model.task)
     total = args.steps or recipe.total_timesteps
     args.out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(args.out / "tb"))
     dream = DreamVectorEnv(
-        task=model.task, world=model, num_envs=recipe.n_envs, device=args.device, specs=spec, **recipe.env
+        task=model.task,
+        world=model,
+        num_envs=recipe.n_envs,
+        device=args.device,
+        specs=spec,
+        **recipe.env,
     )
     agent = build_agent(recipe, dream, seed=args.seed, tensorboard_log=str(args.out / "tb"))
     done, rows, eval_steps = 0, [], 0
@@ -50,13 +59,18 @@ def run(args: argparse.Namespace) -> int:
         chunk = min(args.eval_every, total - done)
         agent.learn(chunk, reset_num_timesteps=False, progress_bar=True)
         done += chunk
-        result = transfer_test(agent, model, spec, episodes=args.eval_episodes, seed=10_000 + len(rows))
+        result = transfer_test(
+            agent, model, spec, episodes=args.eval_episodes, seed=10_000 + len(rows)
+        )
         eval_steps += result.real_env_steps
         rows.append({"imagined_steps": done, "real_env_steps": 0, **result.to_dict()})
         for key in ("imagined_return", "real_return", "gap"):
             writer.add_scalar(f"transfer/{key}", getattr(result, key), done)
-        print(f"[transfer] {done:,} imagined steps | real {result.real_return:.1f} | "
-              f"imagined {result.imagined_return:.1f} | gap {result.gap:+.1f}", flush=True)
+        print(
+            f"[transfer] {done:,} imagined steps | real {result.real_return:.1f} | "
+            f"imagined {result.imagined_return:.1f} | gap {result.gap:+.1f}",
+            flush=True,
+        )
     save_agent(agent, args.out / "agent" / "agent.zip", recipe.algo)
     summary = {
         "task": model.task,

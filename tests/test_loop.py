@@ -1,0 +1,131 @@
+"""The `genenv run` loop: summary schema, exact real-step accounting, resume, and learnability."""
+
+import json
+
+import numpy as np
+import pytest
+
+from genenv.data import count_steps, load_transitions
+from genenv.loop import LoopConfig, run_loop
+from genenv.transfer import transfer_test
+
+TINY_RECIPE = """
+algo: PPO
+policy: MlpPolicy
+n_envs: 16
+total_timesteps: 1024
+hyperparams: {n_steps: 32, batch_size: 256, n_epochs: 1}
+policy_kwargs: {net_arch: [16, 16]}
+env: {max_episode_steps: 16, start: states}
+"""
+
+SUMMARY_KEYS = {
+    "task": str,
+    "real_env_steps": int,
+    "eval_real_env_steps": int,
+    "imagined_env_steps": int,
+    "transfer": list,
+    "final_real_return": float,
+}
+TRANSFER_KEYS = {"imagined_steps", "real_env_steps", "imagined_return", "real_return", "gap"}
+
+
+def _tiny_config(tmp_path, **kw):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    base = dict(
+        task="InvertedPendulum",
+        real_steps=700,
+        initial_steps=300,
+        steps_per_iteration=250,
+        recipe=str(recipe),
+        eval_every=512,
+        eval_episodes=2,
+        train_epochs=2,
+        video=False,
+    )
+    return LoopConfig(**{**base, **kw})
+
+
+def test_summary_schema_and_exact_real_step_accounting(tmp_path):
+    out = tmp_path / "run"
+    summary = run_loop(out, _tiny_config(tmp_path))
+    on_disk = json.loads((out / "summary.json").read_text())
+    for key, kind in SUMMARY_KEYS.items():
+        assert isinstance(on_disk[key], kind), key
+    assert on_disk["task"] == "InvertedPendulum"
+    # 300 random + 250 agent + 150 agent (the last iteration takes only what the budget leaves).
+    assert (
+        on_disk["real_env_steps"]
+        == 700
+        == count_steps(out / "data")
+        == len(load_transitions(out / "data"))
+    )
+    assert on_disk["iterations"] == 3
+    assert on_disk["imagined_env_steps"] == 3 * 1024
+    rows = on_disk["transfer"]
+    assert len(rows) == 3 * 2  # eval_every=512 -> two tests per 1024-step iteration
+    assert all(TRANSFER_KEYS <= set(r) for r in rows)
+    assert [r["real_env_steps"] for r in rows] == [300, 300, 550, 550, 700, 700]
+    # Evaluation steps are counted apart. InvertedPendulum-v5 pays 1 per step except 0 on the
+    # step that terminates, so an episode that falls took (its return + 1) real steps.
+    assert all(r["real_return"] < 999 for r in rows)  # an untrained agent falls in every episode
+    assert on_disk["eval_real_env_steps"] == round(sum(2 * r["real_return"] + 2 for r in rows))
+    assert on_disk["final_real_return"] == rows[-1]["real_return"]
+    assert summary["real_env_steps"] == 700
+    for name in ("config.yaml", "state.json", "world/metadata.json", "agent/agent.zip"):
+        assert (out / name).exists(), name
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+
+
+def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch):
+    import genenv.loop as loop
+
+    out, config = tmp_path / "run", _tiny_config(tmp_path)
+    real_train = loop.Run.train_world
+    calls = {"n": 0}
+
+    def crash_on_second_training(self, previous=None):
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the agent's first real collection, before the refit
+            raise KeyboardInterrupt
+        return real_train(self, previous)
+
+    monkeypatch.setattr(loop.Run, "train_world", crash_on_second_training)
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(out, config)
+    before = load_transitions(out / "data")
+    assert len(before) == 550  # the random steps and the agent's first collection are on disk
+    monkeypatch.setattr(loop.Run, "train_world", real_train)
+    summary = run_loop(out, config, resume=True)
+    after = load_transitions(out / "data")
+    assert summary["real_env_steps"] == len(after) == 700
+    assert np.array_equal(after.obs[:550], before.obs)  # nothing collected earlier was lost
+    assert summary["done"] is True
+
+
+@pytest.mark.expensive
+def test_learns_inverted_pendulum_in_imagination(tmp_path):
+    """Trained only in imagination, with at most 3,000 real training steps, the agent reaches a
+    real return of at least 500 (the stock task's maximum is 1000)."""
+    config = LoopConfig(
+        task="InvertedPendulum",
+        real_steps=3000,
+        initial_steps=2000,
+        steps_per_iteration=1000,
+        recipe="ppo",
+        eval_every=50_000,
+        eval_episodes=3,
+        target_return=500.0,
+        video=False,
+    )
+    summary = run_loop(tmp_path / "run", config)
+    assert summary["real_env_steps"] <= 3000
+    assert summary["final_real_return"] >= 500.0
+    from genenv.agents.sb3 import load_policy
+    from genenv.models.checkpoint import load_checkpoint
+
+    agent = load_policy(tmp_path / "run" / "agent" / "agent.zip")
+    model = load_checkpoint(tmp_path / "run" / "world")
+    fresh = transfer_test(agent, model, config.spec(), episodes=3, seed=123)
+    assert fresh.real_return >= 500.0  # holds on unseen start states too
