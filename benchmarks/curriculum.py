@@ -28,7 +28,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-SAMPLERS = ("curriculum", "uniform", "default")
 
 
 def _cpu_name() -> str:
@@ -58,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", type=Path, help="world checkpoint (default: train one)")
     parser.add_argument("--data-steps", type=int, help="override world.data_steps")
     parser.add_argument("--epochs", type=int, help="override world.train_epochs")
+    parser.add_argument(
+        "--scoring",
+        nargs="+",
+        choices=("pvl", "maxmc", "learning_progress"),
+        help="one curriculum agent per scoring kind (default: the spec's)",
+    )
+    parser.add_argument("--kappa", type=float, help="override scoring.kappa")
     parser.add_argument("--no-prompts", action="store_true", help="drop text/image seed prompts")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-curriculum"))
     parser.add_argument("--results", type=Path, default=RESULTS / "curriculum")
@@ -83,16 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     model = prepare_world(spec, args.out)  # shared by all agents
     world_s = time.time() - t0
-    raw: dict[str, list[dict]] = {s: [] for s in SAMPLERS}
+    if args.kappa is not None:
+        spec.scoring.kappa = args.kappa
+    kinds = args.scoring or [spec.scoring.kind]
+    agents = [(f"curriculum ({k})", "curriculum", k) for k in kinds]
+    agents += [("uniform", "uniform", None), ("default", "default", None)]
+    raw: dict[str, list[dict]] = {name: [] for name, _, _ in agents}
     for seed in range(args.seeds):
-        for sampler in SAMPLERS:
+        for name, sampler, kind in agents:
             spec.seed = seed
-            run_dir = args.out / f"{sampler}-seed{seed}"
+            if kind is not None:
+                spec.scoring.kind = kind
+            run_dir = args.out / f"{name.replace(' ', '').replace('(', '-').strip(')')}-seed{seed}"
             if (run_dir / "state.json").exists():
                 raise ValueError(f"{run_dir} exists; remove it or pass another --out")
-            print(f"[bench] {sampler} seed {seed}", flush=True)
+            print(f"[bench] {name} seed {seed}", flush=True)
             summary = run_curriculum(spec, run_dir, sampler=sampler, model=model)
-            raw[sampler].append(
+            raw[name].append(
                 {
                     "seed": seed,
                     "imagined_steps": summary["imagined_steps"],
@@ -143,8 +156,10 @@ def _table(payload: dict, spec) -> str:
         f"Command: `{payload['command']}`.  ",
         f"One world model for all agents (trained in {payload['world_model_s']} s). Agent: "
         f"recipe `{spec.agent.recipe}`, {spec.recipe().n_envs} dream envs, horizon "
-        f"{spec.recipe().env.get('max_episode_steps')}. Scoring: {spec.scoring.kind}, "
-        f"{spec.scoring.combine}, kappa {spec.scoring.kappa}.  ",
+        f"{spec.recipe().env.get('max_episode_steps')}. Curriculum scoring combine "
+        f"{spec.scoring.combine}, kappa {spec.scoring.kappa}; PLR temperature "
+        f"{spec.plr.temperature}, staleness {spec.plr.staleness_coef}, replay prob "
+        f"{spec.plr.replay_prob}, capacity {spec.plr.capacity}.  ",
         f"Held-out real worlds ({payload['eval_episodes_per_world']} episodes each): "
         + "; ".join(f"W{i + 1}: {n}" for i, n in enumerate(names))
         + ".",

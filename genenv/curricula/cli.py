@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.resume:
             raise ValueError("give --spec (or --resume with --out holding a run)")
         spec_path = args.out / "spec.yaml"
+    if args.resume and any(x is not None for x in (args.world, args.steps, args.seed)):
+        raise ValueError("--world/--steps/--seed change the spec; a resumed run keeps its own")
     spec = load_spec(spec_path)
     if args.world is not None:
         if not args.world.exists():

@@ -146,10 +146,10 @@ def _section(name: str, cls: type, data: Any) -> Any:
         raise ValueError(f"curriculum spec: unknown key(s) {unknown} in {name!r}; valid: {valid}")
     try:
         return cls(**data)
-    except ValueError as err:
-        raise ValueError(f"curriculum spec: {name}: {err}") from err
-    except TypeError as err:
-        raise ValueError(f"curriculum spec: {name}: {err}") from err
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        prefix = "" if message.startswith(f"{name}:") else f"{name}: "
+        raise ValueError(f"curriculum spec: {prefix}{message}") from err
 
 
 def _positive(name: str, value: Any, minimum: float = 1) -> None:
