@@ -247,7 +247,12 @@ def test_side_by_side_layout_and_open_loop_replay(tmp_path):
     config = RecordConfig(out_dir=tmp_path, size=SIZE, fps=10)
     frames, real, dream = side_by_side_frames(spec, model, "random", 5, config)
     assert frames.shape == (real.steps + 1, SIZE, 3 * SIZE, 3)  # real | imagined | traces
-    np.testing.assert_array_equal(dream.actions, real.actions)  # same actions, open loop
+    # Same actions, open loop, until the model ends its episode (then its last state is held).
+    np.testing.assert_array_equal(dream.actions, real.actions[: len(dream.actions)])
+    ended = len(dream.obs)
+    assert ended < len(frames)  # this untrained model ends its episode early
+    held = frames[ended:, 40:, SIZE : 2 * SIZE]  # below both labels
+    assert (held == held[:1]).all()
     np.testing.assert_array_equal(dream.obs[0], real.obs[0])  # from the same real start
     # At t = 0 both panels show the same real state through the same camera (below the labels).
     assert np.array_equal(frames[0, 16:, :SIZE], frames[0, 16:, SIZE : 2 * SIZE])

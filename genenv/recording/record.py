@@ -125,12 +125,17 @@ def side_by_side_frames(
         width=size,
         height=size,
         camera_name=cam,
-        stop_on_termination=False,  # same actions, same length: a comparison, not an episode
+        # Past the model's own termination the dream has left its data (an open-loop pendulum
+        # state grows without bound): hold its last state and say so, as the real panel does.
+        stop_on_termination=True,
         progress=config.progress,
         fast=config.fast,
     )
     n = len(real.obs)
+    ended = len(dream.obs)  # frames before the dream's episode ended (n when it never did)
     dream_frames, dream_obs = _pad_to(dream.frames, dream.obs, n)
+    if ended < n and config.labels:
+        dream_frames[ended:] = label(dream_frames[ended:], f"\n\nended at t={ended - 1}")
     positions = get_decoder(spec.task).num_position_obs
     traces = trace_panel(
         real.obs, dream_obs, size, size, max_dims=config.max_traces, num_preferred=positions
