@@ -27,7 +27,7 @@ class TaskInfo:
     # Context fields the task supports beyond the shared physics fields (see spec.CONTEXT_FIELDS).
     geometric_fields: tuple[str, ...] = ()
     # Ranges used for sampling/training contexts: field -> (low, high). Fields not listed keep
-    # their default. These are *training* ranges; validity bounds live in spec.FIELD_BOUNDS.
+    # their default. These are *training* ranges; validity bounds live in spec.CONTEXT_FIELDS.
     train_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
