@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import statistics
 import sys
 import tempfile
@@ -100,6 +100,8 @@ def _result(curve, threshold, seconds) -> dict:
 
 
 def _fmt(results: list[dict], threshold) -> str:
+    if not results:
+        return "not run"
     if threshold is None:
         best = [r["best_return"] for r in results]
         return f"best {statistics.median(best):.0f} (median of {len(best)})"
@@ -109,53 +111,98 @@ def _fmt(results: list[dict], threshold) -> str:
     return f"{statistics.median(steps):,.0f} ({len(steps)}/{len(results)} reached)"
 
 
+def _ratio(cells: dict[str, list[dict]], threshold) -> str:
+    """Best SB3 baseline's median steps (or best return) over genenv's, as 'N.Nx'."""
+    ours = cells.get("genenv") or []
+    peers = [cells[m] for m in ("PPO", "SAC") if cells.get(m)]
+    if not ours or not peers:
+        return "-"
+    if threshold is None:  # HalfCheetah: return within the budget, higher is better
+        best_peer = max(statistics.median(r["best_return"] for r in p) for p in peers)
+        mine = statistics.median(r["best_return"] for r in ours)
+        return f"{mine / best_peer:.2f}x the return" if best_peer > 0 else "-"
+
+    def median_steps(rs):  # a seed that never reached the threshold counts as the budget
+        return statistics.median(r["steps_to_threshold"] or r["budget"] for r in rs)
+
+    if all(r["steps_to_threshold"] is None for r in ours):
+        return "genenv did not reach it"
+    best_peer = min(median_steps(p) for p in peers)
+    return f"{best_peer / median_steps(ours):.1f}x fewer"  # budgets for misses: conservative
+
+
+def write_tables(raw: dict, machine: str) -> str:
+    """benchmarks/results/sample_efficiency.{json,md} from every result measured so far."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "sample_efficiency.json").write_text(
+        json.dumps({"machine": machine, "results": raw}, indent=2)
+    )
+    methods = ["genenv", "PPO", "SAC"]
+    lines = [
+        "# Real training steps to a return threshold",
+        "",
+        f"Machine: {machine}. Commands (each adds its runs to the table):",
+        *sorted({f"- `{r['command']}`" for c in raw.values() for rs in c.values() for r in rs}),
+        "",
+        "Cells: median real training steps to the threshold over the seeds run (a seed that never",
+        "reaches it counts as the budget in the ratio); HalfCheetah: best real return in the budget.",
+        "Evaluation steps are not counted for any method.",
+        "",
+        "| task | threshold | budget | seeds | " + " | ".join(methods) + " | genenv vs best SB3 |",
+        "|---|---|---|---|" + "---|" * len(methods) + "---|",
+    ]
+    for task, cells in raw.items():
+        threshold, budget, _ = TASKS[task]
+        budgets = {r["budget"] for rs in cells.values() for r in rs} or {budget}
+        seeds = sorted({r["seed"] for rs in cells.values() for r in rs})
+        thr = "best in budget" if threshold is None else f"{threshold:g}"
+        row = " | ".join(_fmt(cells.get(m, []), threshold) for m in methods)
+        lines.append(
+            f"| {task} | {thr} | {', '.join(f'{b:,}' for b in sorted(budgets))} | "
+            f"{', '.join(map(str, seeds))} | {row} | {_ratio(cells, threshold)} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "sample_efficiency.md").write_text(text)
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", nargs="*", default=["InvertedPendulum"], choices=list(TASKS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="*", default=["genenv", "PPO", "SAC"])
+    parser.add_argument(
+        "--methods", nargs="*", default=["genenv", "PPO", "SAC"], choices=["genenv", "PPO", "SAC"]
+    )
     parser.add_argument("--budget", type=int, default=None, help="override every task's budget")
     parser.add_argument("--eval-freq", type=int, default=1000, help="baseline evaluation period")
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a new table instead of adding to the saved one"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows, raw = [], {}
+    saved = RESULTS / "sample_efficiency.json"
+    if args.fresh:
+        saved.unlink(missing_ok=True)
+    machine = f"{_cpu_name()}, {os.cpu_count()} CPU cores, no GPU, torch {torch.__version__}"
+    command = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
     for task in args.tasks:
         threshold, budget, loop_kwargs = TASKS[task]
         budget = args.budget or budget
-        raw[task] = {}
         for method in args.methods:
-            results = []
             for seed in args.seeds:
-                print(f"== {task} {method} seed {seed}", flush=True)
+                print(f"== {task} {method} seed {seed} (budget {budget:,})", flush=True)
                 if method == "genenv":
-                    results.append(run_genenv(task, seed, threshold, budget, loop_kwargs))
+                    result = run_genenv(task, seed, threshold, budget, loop_kwargs)
                 else:
-                    results.append(run_sb3(method, task, seed, threshold, budget, args.eval_freq))
-            raw[task][method] = results
-        cells = {m: _fmt(raw[task][m], threshold) for m in args.methods}
-        rows.append((task, threshold, budget, cells))
-    RESULTS.mkdir(exist_ok=True)
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), {_cpu_name()}"
-    (RESULTS / "sample_efficiency.json").write_text(
-        json.dumps({"machine": machine, "results": raw}, indent=2)
-    )
-    lines = [
-        "# Real training steps to a return threshold",
-        "",
-        f"Machine: {machine}. Seeds: {args.seeds}. Command: `python {' '.join(sys.argv)}`",
-        "",
-        "| task | threshold | budget | " + " | ".join(args.methods) + " |",
-        "|---|---|---|" + "---|" * len(args.methods),
-    ]
-    for task, threshold, budget, cells in rows:
-        thr = "best in budget" if threshold is None else f"{threshold:g}"
-        lines.append(
-            f"| {task} | {thr} | {budget:,} | " + " | ".join(cells[m] for m in args.methods) + " |"
-        )
-    (RESULTS / "sample_efficiency.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+                    result = run_sb3(method, task, seed, threshold, budget, args.eval_freq)
+                result.update(seed=seed, budget=budget, command=command)
+                # Re-read before adding: several invocations may fill one table side by side.
+                raw = json.loads(saved.read_text())["results"] if saved.is_file() else {}
+                runs = raw.setdefault(task, {}).setdefault(method, [])
+                runs[:] = [r for r in runs if r["seed"] != seed] + [result]  # rerun replaces
+                print(write_tables(raw, machine), flush=True)  # after every run: nothing is lost
     return 0
 
 
