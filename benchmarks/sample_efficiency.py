@@ -102,12 +102,14 @@ def _result(curve, threshold, seconds) -> dict:
 def _fmt(results: list[dict], threshold) -> str:
     if not results:
         return "not run"
+    budget = "/".join(f"{b:,}" for b in sorted({r["budget"] for r in results}))
     if threshold is None:
         best = [r["best_return"] for r in results]
-        return f"best {statistics.median(best):.0f} (median of {len(best)})"
+        return f"best {statistics.median(best):.0f} in {budget} (median of {len(best)})"
     steps = [r["steps_to_threshold"] for r in results if r["steps_to_threshold"] is not None]
     if not steps:
-        return f"not reached (0/{len(results)})"
+        best = max(r["best_return"] for r in results)
+        return f"not reached in {budget} (0/{len(results)}; best {best:.1f})"
     return f"{statistics.median(steps):,.0f} ({len(steps)}/{len(results)} reached)"
 
 
