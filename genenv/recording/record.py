@@ -126,7 +126,7 @@ def side_by_side_frames(
         height=size,
         camera_name=cam,
         # Past the model's own termination the dream has left its data (an open-loop pendulum
-        # state grows without bound): hold its last state and say so, as the real panel does.
+        # state grows without bound): hold its last state and say so, as a real episode ends there.
         stop_on_termination=True,
         progress=config.progress,
         fast=config.fast,
