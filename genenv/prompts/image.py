@@ -138,7 +138,7 @@ def load_image_model() -> tuple[ImagePromptNet, dict]:
     if not IMAGE_WEIGHTS.exists() or not IMAGE_META.exists():
         raise FileNotFoundError(
             f"image model weights not found at {IMAGE_WEIGHTS}; "
-            "train them once with genenv.prompts.image.train_image_model()"
+            "train them once with `python -m genenv.prompts.image_train`"
         )
     meta = json.loads(IMAGE_META.read_text())
     if meta.get("format_version") != FORMAT_VERSION or tuple(meta["classes"]) != CLASSES:
