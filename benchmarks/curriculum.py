@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,23 +27,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _machine(device: str) -> str:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "no GPU used"
-    return f"{_cpu_name()}, {os.cpu_count()} CPU cores visible, {gpu}, torch {torch.__version__}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(args, argv, spec, world_s: float, raw: dict[str, list[dict]]) -> None:
-    machine = _machine(spec.agent.device)
+    from genenv.bench.measure import machine_line
+
+    machine = machine_line(spec.agent.device)
     command = "python benchmarks/curriculum.py " + " ".join(argv or sys.argv[1:])
     worlds = [w.to_dict()["context"] for w in spec.eval_specs()]
     payload = {

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from genenv.bench.measure import machine_line
 from genenv.data import collect, context_sampler, load_transitions
 from genenv.models import load_checkpoint, open_loop_errors, read_checkpoint_metadata
 from genenv.worlds import CONTEXT_FIELDS, WorldSpec, get_task
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MACHINE = "2-core CPU, no GPU, torch 2.13.0+cpu"
 GENENV = str(Path(sys.executable).with_name("genenv"))
 OOD_FIELDS = ("gravity", "mass_scale", "actuator_scale", "damping_scale", "length_scale")
 
@@ -151,12 +151,12 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads of train-world")
     args = p.parse_args()
     work = Path(args.workdir)
-    payload = {"machine": MACHINE, "command": " ".join(["python"] + sys.argv)}
+    payload = {"machine": machine_line(), "command": " ".join(["python"] + sys.argv)}
     payload |= {"part1": part1(args, work), "part2": part2(args, work)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "model_error.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# World-model open-loop error", ""]
-    md += [f"Machine: {MACHINE}.  ", f"Command: `{payload['command']}`.  "]
+    md += [f"Machine: {payload['machine']}.  ", f"Command: `{payload['command']}`.  "]
     md += ["obs h: mean |pred - real| / std after h steps (test set's own std); copy h: same for"]
     md += ["predicting no change; ratio 20 = obs 20 / copy 20; reward h: mean |error| in reward"]
     md += ["units; starts 20: windows with 20 more steps; train s: train-world's own time.", ""]

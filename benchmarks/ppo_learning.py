@@ -27,6 +27,7 @@ import torch
 
 from genenv.agents.recipe import load_recipe
 from genenv.agents.sb3 import build_agent
+from genenv.bench.measure import machine_line
 from genenv.data import collect, load_transitions
 from genenv.envs.vector import DreamVectorEnv
 from genenv.models.train import TrainConfig, train_world_model
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
     torch.set_num_threads(1)
-    machine = f"{_cpu_name()}, {os.cpu_count()} CPU cores, no GPU, torch {torch.__version__}"
+    machine = machine_line()
     res = {"machine": machine, "command": " ".join(["python", *sys.argv]), "tasks": {}}
     for task in args.tasks:
         real_steps, steps = TASKS[task]
@@ -111,13 +112,6 @@ def main(argv: list[str] | None = None) -> int:
                 Path(args.out + ".md").write_text(to_markdown(res))
     print(to_markdown(res))
     return 0
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

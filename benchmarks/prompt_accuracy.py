@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -28,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from genenv.bench.measure import machine_line  # noqa: E402
 from genenv.prompts.evaluate import (  # noqa: E402
     DEV_PATH,
     GRAVITY_ABS,
@@ -160,14 +160,7 @@ def main() -> None:
     parser.add_argument("--skip-image", action="store_true", help="text prompts only")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
-        cpu = names[0] if names else cpu
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    machine = f"{os.cpu_count()}-core {cpu} CPU, {gpu}; torch {torch.__version__}"
+    machine = machine_line()
     RAW["machine"] = machine
     lines = [
         "# Prompt accuracy",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
+from genenv.bench.measure import machine_line
 from genenv.loop import LoopConfig, run_loop
 from genenv.transfer import run_real_episodes
 from genenv.worlds import WorldSpec, make_real_env
@@ -187,7 +187,7 @@ def main() -> int:
     saved = RESULTS / "sample_efficiency.json"
     if args.fresh:
         saved.unlink(missing_ok=True)
-    machine = f"{_cpu_name()}, {os.cpu_count()} CPU cores, no GPU, torch {torch.__version__}"
+    machine = machine_line()
     command = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
     for task in args.tasks:
         threshold, budget, loop_kwargs = TASKS[task]
@@ -206,16 +206,6 @@ def main() -> int:
                 runs[:] = [r for r in runs if r["seed"] != seed] + [result]  # rerun replaces
                 print(write_tables(raw, machine), flush=True)  # after every run: nothing is lost
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

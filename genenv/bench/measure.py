@@ -31,16 +31,28 @@ def _peak_rss() -> int:
     return 0
 
 
-def machine_info(cfg: BenchConfig) -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo") as f:
             names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
+        if names:
+            return names[0]
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_line(device: str = "cpu") -> str:
+    """One line naming the machine for a benchmark table: CPU, cores, GPU in use, torch."""
+    on_gpu = str(device).startswith("cuda") and torch.cuda.is_available()
+    gpu = torch.cuda.get_device_name(torch.device(device)) if on_gpu else "no GPU used"
+    return f"{cpu_name()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def machine_info(cfg: BenchConfig) -> dict[str, Any]:
     info = {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": cfg.threads,
         "torch": torch.__version__,
