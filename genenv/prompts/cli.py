@@ -66,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
         if spec.context.is_default():
             extra.append("the prompt names no physical change: every field is at its default")
     else:
-        from genenv.prompts.image import predict_image, spec_from_image
+        from genenv.prompts.image import predict_image, spec_from_prediction
 
         pred = predict_image(info.name, args.image)
-        spec = spec_from_image(info.name, args.image, args.seed)
+        spec = spec_from_prediction(info.name, pred, args.seed)
         notes += pred.notes
         extra.append(f"task classifier P({info.name}) = {pred.task_probs[info.name]:.2f}")
     if args.json:

@@ -197,7 +197,10 @@ def predict_image(task: str, image) -> ImagePrediction:
 
 def spec_from_image(task: str, image, seed: int = 0) -> WorldSpec:
     """A `WorldSpec` for `task` with the pose (`initial_state.qpos`) and geometry an image shows."""
-    pred = predict_image(task, image)
-    info = get_task(task)
+    return spec_from_prediction(task, predict_image(task, image), seed)
+
+
+def spec_from_prediction(task: str, pred: ImagePrediction, seed: int = 0) -> WorldSpec:
+    """The `WorldSpec` of an `ImagePrediction` already made (no second pass of the model)."""
     context = Context(length_scale=pred.length_scale)
-    return WorldSpec(info.name, context, seed=seed, initial_state=InitialState(pred.qpos))
+    return WorldSpec(get_task(task).name, context, seed=seed, initial_state=InitialState(pred.qpos))
