@@ -3,11 +3,18 @@
 A transfer test runs E real episodes of the world a `WorldSpec` describes, then E imagined episodes
 that start from the very same initial observations, and reports both mean returns and their gap.
 Real steps spent here are evaluation steps: they never train the world model.
+
+Fidelity of a run (`fidelity`, `log_fidelity`): the transfer ratio real / imagined return of each
+test, and the Spearman (rank) and Pearson correlation of imagined against real return across all
+tests so far. High correlation means the dream orders policies as the real world does, which is
+what lets a user pick checkpoints without spending real steps (`genenv rank`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,3 +113,97 @@ def transfer_test(
     imagined, unc = run_imagined_episodes(policy, model, spec, starts, horizon, seed=seed)
     real_mean, imag_mean = float(np.mean(real)), float(np.mean(imagined))
     return TransferResult(imag_mean, real_mean, imag_mean - real_mean, steps, real, imagined, unc)
+
+
+# -- fidelity ------------------------------------------------------------------------------------
+MIN_CORRELATION_POINTS = 3  # fewer points than this: a correlation says nothing, report None
+
+
+def rankdata(x: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n of `x`, ties getting the mean of the ranks they span (scipy's 'average')."""
+    a = np.asarray(x, dtype=np.float64)  # (n,)
+    order = np.argsort(a, kind="mergesort")
+    sorted_a = a[order]
+    # Start of each run of equal values in sorted order; each run gets its mean rank.
+    starts = np.flatnonzero(np.r_[True, sorted_a[1:] != sorted_a[:-1]])
+    ends = np.r_[starts[1:], a.size]  # exclusive
+    mean_rank = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
+    ranks = np.empty(a.size, dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson correlation, or None with fewer than 3 points, a constant side or a non-finite value."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"pearson needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
+        )
+    if a.size < MIN_CORRELATION_POINTS or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if denom <= 0.0:
+        return None  # a constant side: the correlation is undefined
+    return float(np.clip((a * b).sum() / denom, -1.0, 1.0))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman rank correlation (Pearson of average ranks, so ties count correctly), or None."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"spearman needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
+        )
+    if a.size < MIN_CORRELATION_POINTS or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    return pearson(rankdata(a), rankdata(b))
+
+
+def transfer_ratio(real_return: float, imagined_return: float) -> float | None:
+    """real / imagined return; None when the imagined return is ~0 (the ratio means nothing).
+
+    1 means the dream's promise held; below 1 the agent did worse in the real world (typically it
+    exploited the model). Read it for tasks whose returns are positive; with negative returns
+    (e.g. Reacher) the sign flips its meaning, and the correlations are the better measure.
+    """
+    if not (np.isfinite(real_return) and np.isfinite(imagined_return)):
+        return None
+    if abs(imagined_return) < 1e-8:
+        return None
+    return float(real_return / imagined_return)
+
+
+def fidelity(tests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Fidelity of a run from its transfer tests (dicts with `imagined_return`, `real_return`).
+
+    Returns {"tests", "transfer_ratio" (one per test, None where undefined), "final_transfer_ratio",
+    "spearman", "pearson"} -- the correlations over all tests, None below 3 tests or when either
+    side is constant.
+    """
+    imagined = [float(t["imagined_return"]) for t in tests]
+    real = [float(t["real_return"]) for t in tests]
+    ratios = [transfer_ratio(r, i) for r, i in zip(real, imagined, strict=True)]
+    return {
+        "tests": len(tests),
+        "transfer_ratio": ratios,
+        "final_transfer_ratio": ratios[-1] if ratios else None,
+        "spearman": spearman(imagined, real),
+        "pearson": pearson(imagined, real),
+    }
+
+
+def log_fidelity(writer, tests: Sequence[dict[str, Any]], step: int) -> dict[str, Any]:
+    """Write `transfer/ratio` (latest test) and `transfer/spearman`, `transfer/pearson` (over all
+    tests so far) to a TensorBoard `SummaryWriter` at `step`; undefined values are skipped.
+    Returns `fidelity(tests)`."""
+    fid = fidelity(tests)
+    for tag, value in (
+        ("transfer/ratio", fid["final_transfer_ratio"]),
+        ("transfer/spearman", fid["spearman"]),
+        ("transfer/pearson", fid["pearson"]),
+    ):
+        if value is not None:
+            writer.add_scalar(tag, value, step)
+    return fid
