@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         top.print_help()
         return 0 if argv else 2
     if argv[0] == "--version":
-        from genenv import __version__
+        from genenv.version import __version__
 
         print(__version__)
         return 0
