@@ -128,7 +128,10 @@ class Run:
         """RUN_DIR/summary.json: task, world_spec, recipe, algo, known_reward_termination,
         iterations, real_env_steps (training), eval_real_env_steps (transfer tests only),
         imagined_env_steps (as stepped), transfer (one row per test), final_real_return,
-        final_imagined_return, done; `run_loop` adds wall_clock_s at the end."""
+        final_imagined_return, fidelity (`genenv.transfer.fidelity`), done; `run_loop` adds
+        wall_clock_s at the end."""
+        from genenv.transfer import fidelity
+
         last = self.state.transfer[-1] if self.state.transfer else None
         return {
             "task": self.config.task,
@@ -143,6 +146,7 @@ class Run:
             "transfer": self.state.transfer,
             "final_real_return": None if last is None else last["real_return"],
             "final_imagined_return": None if last is None else last["imagined_return"],
+            "fidelity": fidelity(self.state.transfer),  # transfer ratios, Spearman, Pearson
             "done": self.state.done,
         }
 
@@ -170,7 +174,7 @@ class Run:
         return model
 
     def transfer_test(self, agent, model) -> None:
-        from genenv.transfer import transfer_test
+        from genenv.transfer import log_fidelity, transfer_test
 
         result = transfer_test(
             agent,
@@ -195,6 +199,7 @@ class Run:
         self.writer.add_scalar("transfer/real_return", result.real_return, step)
         self.writer.add_scalar("transfer/gap", result.gap, step)
         self.writer.add_scalar("transfer/uncertainty", result.mean_uncertainty, step)
+        log_fidelity(self.writer, self.state.transfer, step)  # ratio, Spearman, Pearson
         self.writer.add_scalar("charts/real_env_steps", row["real_env_steps"], step)
         self.writer.add_scalar("charts/eval_real_env_steps", self.state.eval_real_env_steps, step)
         self.writer.flush()
