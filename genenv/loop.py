@@ -105,6 +105,8 @@ class Run:
         _write_json(self.out / "summary.json", self.summary())
 
     def summary(self) -> dict[str, Any]:
+        from genenv.transfer import fidelity
+
         last = self.state.transfer[-1] if self.state.transfer else None
         return {
             "task": self.config.task,
@@ -117,6 +119,7 @@ class Run:
             "transfer": self.state.transfer,
             "final_real_return": None if last is None else last["real_return"],
             "final_imagined_return": None if last is None else last["imagined_return"],
+            "fidelity": fidelity(self.state.transfer),  # transfer ratios, Spearman, Pearson
             "done": self.state.done,
         }
 
@@ -144,7 +147,7 @@ class Run:
         return model
 
     def transfer_test(self, agent, model) -> None:
-        from genenv.transfer import transfer_test
+        from genenv.transfer import log_fidelity, transfer_test
 
         result = transfer_test(
             agent,
@@ -169,6 +172,7 @@ class Run:
         self.writer.add_scalar("transfer/real_return", result.real_return, step)
         self.writer.add_scalar("transfer/gap", result.gap, step)
         self.writer.add_scalar("transfer/uncertainty", result.mean_uncertainty, step)
+        log_fidelity(self.writer, self.state.transfer, step)  # ratio, Spearman, Pearson
         self.writer.add_scalar("charts/real_env_steps", row["real_env_steps"], step)
         self.writer.add_scalar("charts/eval_real_env_steps", self.state.eval_real_env_steps, step)
         self.writer.flush()

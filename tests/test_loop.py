@@ -76,6 +76,18 @@ def test_summary_schema_and_exact_real_step_accounting(tmp_path):
     for name in ("config.yaml", "state.json", "world/metadata.json", "agent/agent.zip"):
         assert (out / name).exists(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
+    # Fidelity: a transfer ratio per test and the correlations across all tests, in both places.
+    fid = on_disk["fidelity"]
+    assert fid["tests"] == len(rows) and len(fid["transfer_ratio"]) == len(rows)
+    assert fid["transfer_ratio"][-1] == pytest.approx(
+        rows[-1]["real_return"] / rows[-1]["imagined_return"]
+    )
+    assert set(fid) >= {"spearman", "pearson", "final_transfer_ratio"}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "tb"))
+    acc.Reload()
+    assert "transfer/ratio" in acc.Tags()["scalars"]
 
 
 def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch):

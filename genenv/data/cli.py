@@ -54,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5000,
         help="commit completed episodes every this many steps",
     )
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="also store rendered RGB frames (uint8, arrow) from the task's fixed camera",
+    )
+    parser.add_argument(
+        "--size", type=int, default=64, help="frame height and width with --pixels (pixels)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -76,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         chunk_steps=args.chunk_steps,
         deterministic=args.deterministic,
+        pixels=args.size if args.pixels else None,
     )
     info = collection_info(args.out)
     last = info["collections"][-1]

@@ -48,7 +48,7 @@ def save_checkpoint(
     (e.g. data fingerprint, validation and open-loop errors). Returns the folder."""
     from safetensors.torch import save_file
 
-    from genenv import __version__
+    from genenv.version import __version__
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genenv.recording.poses import (
+from genenv.worlds import WorldSpec
+from genenv.worlds.drawing import (
     PoseRenderer,
     close_env,
     get_decoder,
     make_render_env,
     render_env,
 )
-from genenv.worlds import WorldSpec
 
 Policy = Callable[[np.ndarray], np.ndarray]  # one observation (obs_dim,) -> one action (act_dim,)
 
