@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name, e.g. HalfCheetah")
     parser.add_argument("--steps", type=int, required=True, help="real env steps to collect")
     parser.add_argument("--out", required=True, help="dataset folder (created or appended to)")
-    parser.add_argument("--policy", default="random", help="'random' or a path to an SB3 .zip")
+    parser.add_argument(
+        "--policy",
+        default="random",
+        help="'random' or a path to an SB3 .zip (loaded without unpickling anything; a zip that "
+        "needs pickled code is refused)",
+    )
     parser.add_argument(
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"
     )

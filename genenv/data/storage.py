@@ -34,6 +34,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from genenv.data.files import follow_umask, remove_stale_tmp
+
 GENENV_DATA_FORMAT = 1  # version of the "genenv" block in the dataset metadata
 _STAGING_PREFIX = ".genenv-staging-"
 _LOCK_NAME = ".genenv-lock"
@@ -41,6 +43,7 @@ _LOCK_NAME = ".genenv-lock"
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    follow_umask(fd)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, default=_json_default)
@@ -212,7 +215,9 @@ class DatasetWriter:
                 )
 
     def _remove_leftovers(self) -> None:
-        """Delete what an interrupted append may have left: staging folders, uncounted episodes."""
+        """Delete what an interrupted append may have left: staging folders, uncounted episodes,
+        temporary metadata files."""
+        remove_stale_tmp(self.path)
         total = int(read_metadata(self.path)["total_episodes"])
         for p in self.path.iterdir():
             stale = p.name.startswith(_STAGING_PREFIX) or (
