@@ -225,7 +225,7 @@ def test_learns_inverted_pendulum_in_imagination(tmp_path):
     assert np.mean(returns) >= 500, returns
 
 
-def test_lead_integration_api(tmp_path):
+def test_recipe_api_continues_runs_and_swaps_envs(tmp_path):
     """What `genenv.agents.sb3.build_agent` and the loop call: from_recipe(Recipe, env, seed,
     tensorboard_log), SB3-style learn kwargs that continue a run, and set_dream_env."""
     from genenv.agents.recipe import load_recipe

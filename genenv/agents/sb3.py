@@ -10,9 +10,6 @@ import importlib
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from genenv.agents.recipe import Recipe
 
@@ -39,11 +36,11 @@ def build_agent(recipe: Recipe, dream_env, seed: int = 0, tensorboard_log: str |
     cls = algo_class(recipe.algo)
     if ALGOS[recipe.algo][2] == "ondevice":
         return cls.from_recipe(recipe, dream_env, seed=seed, tensorboard_log=tensorboard_log)
-    from genenv.envs.sb3 import SB3VecEnvAdapter
+    from genenv.envs.sb3 import DreamSB3VecEnv
 
     return cls(
         recipe.policy,
-        SB3VecEnvAdapter(dream_env),
+        DreamSB3VecEnv(dream_env),
         seed=seed,
         verbose=0,
         device="cpu" if recipe.algo == "PPO" else "auto",
@@ -58,9 +55,9 @@ def set_agent_env(agent, dream_env) -> None:
     if hasattr(agent, "set_dream_env"):
         agent.set_dream_env(dream_env)
         return
-    from genenv.envs.sb3 import SB3VecEnvAdapter
+    from genenv.envs.sb3 import DreamSB3VecEnv
 
-    agent.set_env(SB3VecEnvAdapter(dream_env))
+    agent.set_env(DreamSB3VecEnv(dream_env))
 
 
 def save_agent(agent, path: str | Path, algo: str) -> Path:
@@ -107,17 +104,3 @@ def _sb3_algo_from_zip(path: Path) -> str:
     if "clip_range" in data:
         return "PPO"
     raise ValueError(f"cannot tell which SB3 algorithm saved {path}; add an {AGENT_META}")
-
-
-class RandomPolicy:
-    """Uniform random actions with SB3's `predict` signature (for collection and baselines)."""
-
-    def __init__(self, action_space, seed: int = 0):
-        self.action_space = action_space
-        self.action_space.seed(seed)
-
-    def predict(self, obs: np.ndarray, state: Any = None, episode_start=None, deterministic=False):
-        batch = obs.shape[:-1] if obs.ndim > 1 else ()
-        if batch:
-            return np.stack([self.action_space.sample() for _ in range(batch[0])]), None
-        return self.action_space.sample(), None
