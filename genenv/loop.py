@@ -232,7 +232,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
     agent_file = out / "agent" / "agent.zip"
     dream = _dream_env(run, model, recipe)
     if resume and agent_file.exists():
-        agent = load_policy(agent_file, device="cpu")
+        agent = load_policy(agent_file, device="cpu", overrides=recipe.hyperparams)
         set_agent_env(agent, dream)
     else:
         agent = build_agent(recipe, dream, seed=config.seed, tensorboard_log=str(out / "tb"))

@@ -39,22 +39,29 @@ class TransferResult:
 
 
 def run_real_episodes(
-    policy, spec: WorldSpec, episodes: int, seed: int = 0, deterministic: bool = True
+    policy,
+    spec: WorldSpec,
+    episodes: int,
+    seed: int = 0,
+    deterministic: bool = True,
+    max_episode_steps: int | None = None,
 ) -> tuple[list[float], int, np.ndarray]:
-    """Returns (episode returns, real steps taken, (E, obs_dim) initial observations)."""
+    """Returns (episode returns, real steps taken, (E, obs_dim) initial observations).
+
+    Episodes end at termination, the env's time limit, or `max_episode_steps` if given."""
     env = spec.make_env()
     returns, starts, steps = [], [], 0
     try:
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
             starts.append(obs)
-            total, done = 0.0, False
+            total, done, t = 0.0, False, 0
             while not done:
                 action, _ = policy.predict(obs, deterministic=deterministic)
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
-                steps += 1
-                done = terminated or truncated
+                steps, t = steps + 1, t + 1
+                done = terminated or truncated or t == max_episode_steps
             returns.append(total)
     finally:
         env.close()
@@ -104,13 +111,16 @@ def transfer_test(
     episodes: int = 5,
     seed: int = 0,
     max_episode_steps: int | None = None,
+    deterministic: bool = True,
 ) -> TransferResult:
     """Real vs imagined return of `policy` in `spec`'s world, from the same start states."""
     from genenv.worlds.tasks import get_task
 
     horizon = max_episode_steps or get_task(spec.task).max_episode_steps
-    real, steps, starts = run_real_episodes(policy, spec, episodes, seed=seed)
-    imagined, unc = run_imagined_episodes(policy, model, spec, starts, horizon, seed=seed)
+    real, steps, starts = run_real_episodes(policy, spec, episodes, seed, deterministic, horizon)
+    imagined, unc = run_imagined_episodes(
+        policy, model, spec, starts, horizon, seed=seed, deterministic=deterministic
+    )
     real_mean, imag_mean = float(np.mean(real)), float(np.mean(imagined))
     return TransferResult(imag_mean, real_mean, imag_mean - real_mean, steps, real, imagined, unc)
 
@@ -207,3 +217,55 @@ def log_fidelity(writer, tests: Sequence[dict[str, Any]], step: int) -> dict[str
         if value is not None:
             writer.add_scalar(tag, value, step)
     return fid
+
+
+# -- ranking ---------------------------------------------------------------------------------------
+def descending_ranks(values: Sequence[float]) -> list[float]:
+    """Rank 1 = the highest value; ties share their mean rank."""
+    return rankdata(-np.asarray(values, dtype=np.float64)).tolist()
+
+
+def rank_policies(
+    policies: dict[str, Any],
+    model,
+    spec: WorldSpec,
+    episodes: int = 5,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
+    deterministic: bool = True,
+) -> dict[str, Any]:
+    """Evaluate each named policy in the dream and in the real world, from the same start states.
+
+    Every policy meets the same E real starts (seeds `seed` .. `seed + E - 1`), and its imagined
+    episodes start from the very observations its real episodes started from. Returns
+    {"policies": [{"name", "imagined_return", "real_return", "imagined_rank", "real_rank",
+    "imagined_returns", "real_returns", "real_env_steps"}], "spearman", "pearson",
+    "real_env_steps"}; rank 1 is the best policy.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    rows = []
+    for name, policy in policies.items():
+        res = transfer_test(policy, model, spec, episodes, seed, max_episode_steps, deterministic)
+        rows.append(
+            {
+                "name": name,
+                "imagined_return": res.imagined_return,
+                "real_return": res.real_return,
+                "imagined_returns": res.imagined_returns,
+                "real_returns": res.real_returns,
+                "real_env_steps": res.real_env_steps,
+            }
+        )
+    imagined = [r["imagined_return"] for r in rows]
+    real = [r["real_return"] for r in rows]
+    for row, i_rank, r_rank in zip(
+        rows, descending_ranks(imagined), descending_ranks(real), strict=True
+    ):
+        row["imagined_rank"], row["real_rank"] = i_rank, r_rank
+    return {
+        "policies": rows,
+        "spearman": spearman(imagined, real),
+        "pearson": pearson(imagined, real),
+        "real_env_steps": sum(r["real_env_steps"] for r in rows),
+    }

@@ -258,7 +258,7 @@ def run_curriculum(
     if resume and agent_file.exists():
         from genenv.agents.sb3 import load_policy
 
-        agent = load_policy(agent_file)
+        agent = load_policy(agent_file, overrides=spec.recipe().hyperparams)
         agent.set_env(venv)
         if isinstance(level_sampler, Curriculum) and (out / "curriculum.json").exists():
             level_sampler.load(out / "curriculum.json")

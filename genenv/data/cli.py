@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name, e.g. HalfCheetah")
     parser.add_argument("--steps", type=int, required=True, help="real env steps to collect")
     parser.add_argument("--out", required=True, help="dataset folder (created or appended to)")
-    parser.add_argument("--policy", default="random", help="'random' or a path to an SB3 .zip")
+    parser.add_argument(
+        "--policy",
+        default="random",
+        help="'random' or a path to an SB3 .zip (loaded without unpickling anything; a zip that "
+        "needs pickled code is refused)",
+    )
     parser.add_argument(
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"
     )
@@ -49,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5000,
         help="commit completed episodes every this many steps",
     )
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="also store rendered RGB frames (uint8, arrow) from the task's fixed camera",
+    )
+    parser.add_argument(
+        "--size", type=int, default=64, help="frame height and width with --pixels (pixels)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -71,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         chunk_steps=args.chunk_steps,
         deterministic=args.deterministic,
+        pixels=args.size if args.pixels else None,
     )
     info = collection_info(args.out)
     last = info["collections"][-1]

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         default="random",
-        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json)",
+        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json); "
+        "zips load without unpickling anything, and one that needs pickled code is refused",
     )
     parser.add_argument("--steps", type=int, default=200, help="steps per rollout")
     parser.add_argument("--out", type=Path, default=Path("recordings"), help="output folder")
