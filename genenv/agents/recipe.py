@@ -16,7 +16,13 @@ import yaml
 from genenv.worlds.tasks import get_task
 
 RECIPE_KEYS = {"algo", "policy", "n_envs", "total_timesteps", "hyperparams", "policy_kwargs", "env"}
-ENV_KEYS = {"max_episode_steps", "start", "uncertainty_penalty", "uncertainty_threshold"}
+ENV_KEYS = {
+    "max_episode_steps",
+    "start",
+    "uncertainty_penalty",
+    "uncertainty_threshold",
+    "known_reward_termination",
+}
 ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "silu": "SiLU", "gelu": "GELU"}
 
 

@@ -33,6 +33,14 @@ def algo_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def agent_file_name(algo: str) -> str:
+    """Where a run keeps its agent inside RUN_DIR/agent/: an SB3 zip, or an on-device agent's
+    folder (safetensors weights + JSON)."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; valid: {sorted(ALGOS)}")
+    return "agent.zip" if ALGOS[algo][2] == "sb3" else "policy"
+
+
 def build_agent(recipe: Recipe, dream_env, seed: int = 0, tensorboard_log: str | None = None):
     """A fresh agent for `recipe`, training on `dream_env` (a `DreamVectorEnv`)."""
     cls = algo_class(recipe.algo)
