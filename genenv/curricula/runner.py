@@ -254,7 +254,9 @@ def run_curriculum(
     model = model if model is not None else prepare_world(spec, out)
     venv = dream_env(spec, model)
     level_sampler = build_sampler(spec, sampler)
-    agent_file = out / "agent" / "agent.zip"
+    from genenv.agents.sb3 import agent_file_name
+
+    agent_file = out / "agent" / agent_file_name(spec.recipe().algo)
     if resume and agent_file.exists():
         from genenv.agents.sb3 import load_policy
 
