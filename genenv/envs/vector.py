@@ -10,7 +10,7 @@ Speed: constants (masks, zeros, action bounds) are preallocated; each step's out
 tensors that the env never writes to again, so agents may keep references (the model step
 allocates far more than these few (n, ·) tensors, and dominates the step). Ensembles step only
 their elite members (`genenv.envs.fast`, identical rollouts). Run
-`python -m genenv.envs.throughput` to measure steps per second.
+`genenv bench --skip real ppo memory` to measure steps per second.
 
 Autoreset follows gymnasium: NEXT_STEP (default; the step after an episode ends resets that slot,
 returning its first observation with zero reward and False flags) or SAME_STEP (the ending step
