@@ -12,44 +12,86 @@ import json
 
 import numpy as np
 
+from genenv import cli_args as ca
 from genenv.models.ensemble import EnsembleConfig
 from genenv.models.train import TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d, e = TrainConfig(), EnsembleConfig()
-    parser.add_argument("--data", required=True, help="dataset folder written by `genenv collect`")
-    parser.add_argument("--out", required=True, help="checkpoint folder to write")
-    parser.add_argument("--epochs", type=int, default=d.max_epochs, help="maximum epochs")
-    parser.add_argument("--patience", type=int, default=d.patience, help="early-stop patience")
-    parser.add_argument("--max-time", type=float, default=d.max_time_s, help="time budget (s)")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument(
-        "--holdout", type=float, default=d.holdout_fraction, help="fraction of episodes held out"
+        "--data", required=True, type=ca.in_dir, help="dataset folder written by `genenv collect`"
     )
-    parser.add_argument("--ensemble-size", type=int, default=e.ensemble_size)
-    parser.add_argument("--elites", type=int, default=e.num_elites)
-    parser.add_argument("--hidden", type=int, default=e.hidden_size)
-    parser.add_argument("--layers", type=int, default=e.num_layers)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=d.device, help="torch device, e.g. cpu or cuda")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+        "--out", required=True, type=ca.out_dir, help="checkpoint folder to write (created)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--epochs", type=ca.positive_int, default=d.max_epochs, help="maximum epochs"
+    )
+    parser.add_argument(
+        "--patience",
+        type=ca.nonneg_int,
+        default=d.patience,
+        help="early stop after this many epochs without a 1%% held-out improvement",
+    )
+    parser.add_argument(
+        "--max-time", type=ca.positive_float, default=d.max_time_s, help="time budget (s)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=ca.positive_int,
+        default=d.batch_size,
+        help="transitions per ensemble member per gradient step",
+    )
+    parser.add_argument("--lr", type=ca.positive_float, default=d.lr, help="AdamW learning rate")
+    parser.add_argument(
+        "--holdout",
+        type=ca.fraction,
+        default=d.holdout_fraction,
+        help="fraction of episodes held out",
+    )
+    parser.add_argument(
+        "--ensemble-size",
+        type=ca.int_between(1, 64),
+        default=e.ensemble_size,
+        help="ensemble members, each trained on a bootstrap resample",
+    )
+    parser.add_argument(
+        "--elites",
+        type=ca.int_between(1, 64),
+        default=e.num_elites,
+        help="members with the lowest validation error, used when stepping (<= --ensemble-size)",
+    )
+    parser.add_argument(
+        "--hidden",
+        type=ca.int_between(1, 8192),
+        default=e.hidden_size,
+        help="width of each hidden layer",
+    )
+    parser.add_argument(
+        "--layers",
+        type=ca.int_between(1, 32),
+        default=e.num_layers,
+        help="hidden layers per member",
+    )
+    parser.add_argument(
+        "--seed",
+        type=ca.seed,
+        default=d.seed,
+        help="seed of the split, bootstrap, init and batches",
+    )
+    parser.add_argument(
+        "--device", type=ca.device, default=d.device, help="torch device, e.g. cpu or cuda"
+    )
+    ca.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from genenv.data import load_transitions
     from genenv.models.checkpoint import save_checkpoint
     from genenv.models.evaluate import format_open_loop, open_loop_errors
     from genenv.models.train import train_world_model
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     transitions = load_transitions(args.data)
     config = TrainConfig(
         lr=args.lr,
@@ -67,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         hidden_size=args.hidden,
         num_layers=args.layers,
     )
+    ca.check_writable(args.out)  # fail now, not after the whole training
     print(
         f"training on {len(transitions)} {transitions.task} transitions "
         f"({transitions.num_episodes} episodes) from {args.data}"

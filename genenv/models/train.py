@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
+from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.transitions import Transitions
 from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
 
@@ -48,6 +49,16 @@ class TrainConfig:
     real_obs_cap: int = 50_000  # real states kept in the model for branched starts
     seed: int = 0  # bootstrap, split, init and batch order
     device: str = "cpu"  # torch device to train on
+
+    def __post_init__(self) -> None:
+        positive_ints(self, "batch_size", "max_epochs", "max_holdout", "real_obs_cap")
+        positive_ints(self, "patience", "seed", allow_zero=True)
+        finite_floats(self, "lr", positive=True)
+        finite_floats(self, "max_time_s", positive=True, allow_none=True)
+        finite_floats(self, "weight_decay", "nll_beta_obs", "nll_beta_reward")
+        finite_floats(self, "logvar_bound_coef", "termination_coef")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
 
 
 def split_episodes(
@@ -205,7 +216,9 @@ def train_world_model(
     best_state = copy.deepcopy(model.state_dict())
     since, steps, stop, epochs = 0, 0, "max_epochs", 0
     per_epoch = math.ceil(n / cfg.batch_size)
-    bar = tqdm(total=cfg.max_epochs, disable=not progress, unit="epoch", desc="train world model")
+    bar = progress_bar(
+        total=cfg.max_epochs, disable=not progress, unit="epoch", desc="train world model (max)"
+    )
     model.train()
     for epoch in range(1, cfg.max_epochs + 1):
         order = torch.argsort(torch.rand(E, n, generator=gen), dim=1).to(device)
