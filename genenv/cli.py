@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-world": ("genenv.models.cli", "train a probabilistic ensemble world model on a dataset"),
     "train-agent": ("genenv.agents.cli", "train an agent from a YAML recipe inside a world model"),
     "run": ("genenv.loop", "the full loop: collect, train world, train agent in imagination, test"),
+    "rank": ("genenv.rank", "rank saved policies by dream and real return, with their correlation"),
     "record": ("genenv.recording.cli", "write real / imagined / side-by-side rollout videos"),
     "world": ("genenv.prompts.cli", "turn a text or image prompt into a WorldSpec"),
     "curriculum": ("genenv.curricula.cli", "run a curriculum that spawns and replays worlds"),
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         top.print_help()
         return 0 if argv else 2
     if argv[0] == "--version":
-        from genenv import __version__
+        from genenv.version import __version__
 
         print(__version__)
         return 0

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from genenv.agents.progress import learn_steps, planned_steps
     from genenv.agents.recipe import load_recipe
-    from genenv.agents.sb3 import build_agent, save_agent
+    from genenv.agents.sb3 import agent_file_name, build_agent, save_agent
     from genenv.envs.vector import DreamVectorEnv
     from genenv.models.checkpoint import load_checkpoint
     from genenv.progress import progress_bar
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     bar.close()
-    save_agent(agent, args.out / "agent" / "agent.zip", recipe.algo)
+    save_agent(agent, args.out / "agent" / agent_file_name(recipe.algo), recipe.algo)
     summary = {
         "task": model.task,
         "real_env_steps": 0,

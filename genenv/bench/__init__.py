@@ -27,6 +27,7 @@ from genenv.bench.measure import (
     bench_real,
     in_fresh_process,
     machine_info,
+    provenance,
 )
 from genenv.bench.ppo import bench_ppo
 from genenv.bench.report import to_markdown
@@ -75,7 +76,12 @@ def run_all(cfg: BenchConfig) -> dict[str, Any]:
     from genenv.progress import progress_bar
 
     torch.set_num_threads(cfg.threads)
-    res: dict[str, Any] = {"machine": machine_info(cfg), "config": asdict(cfg), "throughput": {}}
+    res: dict[str, Any] = {
+        "provenance": provenance(),
+        "machine": machine_info(cfg),
+        "config": asdict(cfg),
+        "throughput": {},
+    }
     points = [(t, n) for t in cfg.tasks for n in cfg.num_envs]
     bar = progress_bar(total=len(points), desc="throughput points", unit="point")
     for task in cfg.tasks:

@@ -22,7 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, type=ca.out_dir, help="dataset folder (created or appended to)"
     )
     parser.add_argument(
-        "--policy", default="random", help="'random' or a path to a stable-baselines3 agent .zip"
+        "--policy",
+        default="random",
+        help="'random' or a path to an SB3 .zip (loaded without unpickling anything; a zip that "
+        "needs pickled code is refused)",
     )
     parser.add_argument(
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"
@@ -48,6 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5000,
         help="commit completed episodes every this many steps",
     )
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="also store rendered RGB frames (uint8, arrow) from the task's fixed camera",
+    )
+    parser.add_argument(
+        "--size",
+        type=ca.int_between(8, 1024),
+        default=64,
+        help="frame height and width with --pixels (pixels)",
+    )
     ca.add_common(parser)
 
 
@@ -71,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         chunk_steps=args.chunk_steps,
         deterministic=args.deterministic,
+        pixels=args.size if args.pixels else None,
     )
     info = collection_info(args.out)
     last = info["collections"][-1]

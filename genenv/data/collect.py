@@ -57,8 +57,9 @@ def _spec_stream(source: SpecSource) -> tuple[str, Callable[[int, np.random.Gene
 class _EnvCache:
     """Keeps one real env; switches physics by `set_spec`, rebuilds when geometry changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, pixel_size: int | None = None) -> None:
         self.env: Any = None
+        self.pixel_size = pixel_size  # render frames through the task's camera
 
     def get(self, spec: WorldSpec):
         if self.env is not None:
@@ -67,7 +68,12 @@ class _EnvCache:
                 self.env.set_spec(spec)
                 return self.env
             self.env.close()
-        self.env = spec.make_env()
+        if self.pixel_size is None:
+            self.env = spec.make_env()
+        else:
+            from genenv.worlds.cameras import make_pixel_env
+
+            self.env = make_pixel_env(spec, self.pixel_size)
         return self.env
 
     def close(self) -> None:
@@ -85,6 +91,7 @@ def collect(
     *,
     chunk_steps: int = 5000,
     deterministic: bool = False,
+    pixels: int | None = None,
 ) -> Path:
     """Run `steps` real env steps and append the episodes to the dataset at `out_dir`.
 
@@ -98,13 +105,14 @@ def collect(
     - Completed episodes are committed every `chunk_steps` steps; on an exception or Ctrl-C the
       completed episodes are committed, the unfinished one is dropped, and the error propagates.
     Episode resets are seeded from `seed` (each episode's reset seed is stored with it).
+    `pixels`: also store size x size frames from the task's fixed camera (`genenv.data.pixels`).
     """
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     task, spec_for = _spec_stream(spec_or_specs)
     act_fn, policy_desc = resolve_policy(policy, deterministic=deterministic)
     rng = np.random.default_rng(seed)
-    cache = _EnvCache()
+    cache = _EnvCache(pixels)
     env = cache.get(spec_for(0, rng))
     inner_spec = env.unwrapped.spec
     try:
@@ -113,7 +121,14 @@ def collect(
         spec_json = None
     env.action_space.seed(seed)
     low, high = env.action_space.low, env.action_space.high
-    writer = DatasetWriter(out_dir, task, env.observation_space, env.action_space, spec_json)
+    pixel_block = None
+    if pixels is not None:
+        from genenv.worlds.cameras import pixel_camera
+
+        pixel_block = {"size": int(pixels), "camera": pixel_camera(task).describe()}
+    writer = DatasetWriter(
+        out_dir, task, env.observation_space, env.action_space, spec_json, pixel_block
+    )
     with writer:
         record = {
             "id": writer.next_collection_id(),
@@ -145,6 +160,8 @@ def collect(
                 obs, _ = env.reset(seed=reset_seed)
                 ep = {"observations": [obs], "actions": [], "rewards": [], "terminations": []}
                 ep.update(truncations=[], seed=reset_seed, world_spec=spec.to_dict())
+                if pixels is not None:
+                    ep["pixels"] = [env.render()]
                 done = False
                 while not done and taken < steps:
                     action = env.action_space.sample() if act_fn is None else act_fn(obs)
@@ -162,6 +179,8 @@ def collect(
                         strict=True,
                     ):
                         ep[key].append(value)
+                    if pixels is not None:
+                        ep["pixels"].append(env.render())
                     done = bool(terminated) or truncated
                 pending.append(ep)
                 episode_index += 1

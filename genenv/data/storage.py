@@ -34,6 +34,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from genenv.data.files import follow_umask, remove_stale_tmp
+
 GENENV_DATA_FORMAT = 1  # version of the "genenv" block in the dataset metadata
 _STAGING_PREFIX = ".genenv-staging-"
 _LOCK_NAME = ".genenv-lock"
@@ -41,6 +43,7 @@ _LOCK_NAME = ".genenv-lock"
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    follow_umask(fd)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, default=_json_default)
@@ -124,7 +127,9 @@ class DatasetWriter:
         observation_space: gym.Space,
         action_space: gym.Space,
         env_spec_json: str | None = None,
+        pixels: dict[str, Any] | None = None,
     ):
+        self.pixels = pixels  # {"size", "camera"} for a pixel dataset (see genenv.data.pixels)
         self.path = Path(path).absolute()  # (Minari's size scan needs an absolute path)
         self.task = task
         self.observation_space = observation_space
@@ -183,6 +188,8 @@ class DatasetWriter:
                 "collections": [],
             },
         }
+        if self.pixels is not None:
+            meta["genenv"]["pixels"] = self.pixels
         if self.env_spec_json is not None:
             meta["env_spec"] = self.env_spec_json
         _atomic_write_json(self.path / "metadata.json", meta)
@@ -193,6 +200,11 @@ class DatasetWriter:
         have = meta["genenv"].get("task")
         if have != self.task:
             raise ValueError(f"the dataset at {self.path} holds task {have}, not {self.task}")
+        if meta["genenv"].get("pixels") != self.pixels:
+            raise ValueError(
+                f"the dataset at {self.path} has frames {meta['genenv'].get('pixels')}, this "
+                f"collection has {self.pixels}; use a new folder"
+            )
         if meta.get("data_format") != "arrow":
             raise ValueError(f"the dataset at {self.path} is not in Minari's arrow format")
         for key, space in (("observation", self.observation_space), ("action", self.action_space)):
@@ -203,7 +215,9 @@ class DatasetWriter:
                 )
 
     def _remove_leftovers(self) -> None:
-        """Delete what an interrupted append may have left: staging folders, uncounted episodes."""
+        """Delete what an interrupted append may have left: staging folders, uncounted episodes,
+        temporary metadata files."""
+        remove_stale_tmp(self.path)
         total = int(read_metadata(self.path)["total_episodes"])
         for p in self.path.iterdir():
             stale = p.name.startswith(_STAGING_PREFIX) or (
@@ -245,6 +259,14 @@ class DatasetWriter:
                     [{"world_spec": ep["world_spec"]} for ep in episodes],
                     [first + k for k in range(len(episodes))],
                 )
+            for k, ep in enumerate(episodes):
+                if "pixels" in ep:  # frames beside the state (a stale file is replaced)
+                    from genenv.data.pixels import frames_path, write_frames
+
+                    staged = staging / f"pixels-{first + k}.arrow"
+                    write_frames(staged, np.asarray(ep["pixels"]))
+                    frames_path(self.path, first + k).parent.mkdir(exist_ok=True)
+                    os.replace(staged, frames_path(self.path, first + k))
             for k in range(len(episodes)):
                 os.rename(staging / str(first + k), self.path / str(first + k))
             steps = int(sum(len(ep["rewards"]) for ep in episodes))

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from genenv.data.files import follow_umask, remove_stale_tmp
 from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
@@ -47,15 +48,17 @@ def save_checkpoint(
     (e.g. data fingerprint, validation and open-loop errors). Returns the folder."""
     from safetensors.torch import save_file
 
-    from genenv import __version__
+    from genenv.version import __version__
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)  # litter of an interrupted save
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     fd, tmp = tempfile.mkstemp(dir=path, prefix=".weights.", suffix=".tmp")
     os.close(fd)
     try:
         save_file(tensors, tmp)
+        follow_umask(tmp)
         digest = _sha256(Path(tmp))
         weights_name = f"weights-{digest[:8]}.safetensors"
         os.replace(tmp, path / weights_name)
@@ -90,6 +93,7 @@ def save_checkpoint(
         "genenv_version": __version__,
     }
     fd, tmp_meta = tempfile.mkstemp(dir=path, prefix=".metadata.", suffix=".tmp")
+    follow_umask(fd)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(meta, f, indent=2)
@@ -165,7 +169,13 @@ def load_checkpoint(
             f"checkpoint {path} uses context fields {meta.get('context_fields')}; this genenv "
             f"uses {list(CONTEXT_FIELDS)}"
         )
-    weights = path / str(meta.get("weights_file", ""))
+    name = meta.get("weights_file")
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(
+            f"checkpoint {path}: weights_file must be a bare file name inside the checkpoint "
+            f"folder, got {name!r}"
+        )
+    weights = path / name
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint {path} is missing its weights file {weights.name}")
     if _sha256(weights) != meta.get("weights_sha256"):

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         default="random",
-        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json)",
+        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json); "
+        "zips load without unpickling anything, and one that needs pickled code is refused",
     )
     parser.add_argument(
         "--steps", type=ca.int_between(1, 100_000), default=200, help="steps per rollout"

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from genenv.recording.frames import hstack, label, trace_panel
-from genenv.recording.poses import get_decoder
 from genenv.recording.rollout import Rollout, rollout_imagined, rollout_real
 from genenv.recording.video import log_video_to_tensorboard, write_video
 from genenv.worlds import WorldSpec
+from genenv.worlds.drawing import get_decoder
 
 KINDS = ("real", "imagined", "side-by-side")
 
