@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.transitions import Transitions
+from genenv.models.distributed import rank_world, wrap
 from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
 from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
@@ -216,8 +217,13 @@ def train_world_model(
     best_state = copy.deepcopy(model.state_dict())
     since, steps, stop, epochs = 0, 0, "max_epochs", 0
     per_epoch = math.ceil(n / cfg.batch_size)
+    rank, world = rank_world()  # under torchrun: each rank trains on its slice of every batch
+    net = wrap(model)
     bar = progress_bar(
-        total=cfg.max_epochs, disable=not progress, unit="epoch", desc="train world model (max)"
+        total=cfg.max_epochs,
+        disable=not progress or rank != 0,
+        unit="epoch",
+        desc="train world model (max epochs)",
     )
     model.train()
     for epoch in range(1, cfg.max_epochs + 1):
@@ -225,7 +231,9 @@ def train_world_model(
         shuffled = torch.gather(boot, 1, order)  # (E, n) this epoch's batch order per member
         for b in range(per_epoch):
             idx = shuffled[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (E, B)
-            mean, logvar, logit = model(tr["obs"][idx], tr["act"][idx], tr["ctx"][idx])
+            if idx.shape[1] >= world:  # (a last batch smaller than the world is shared)
+                idx = idx[:, rank::world]  # (E, B / world) this rank's slice
+            mean, logvar, logit = net(tr["obs"][idx], tr["act"][idx], tr["ctx"][idx])
             target = target_n[idx]  # (E, B, out)
             nll = ((mean - target) ** 2) * torch.exp(-logvar) + logvar  # (E, B, out)
             nll = nll * torch.exp(beta * logvar.detach())  # beta-NLL weights
