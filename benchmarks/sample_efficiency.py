@@ -206,14 +206,12 @@ def write_tables(raw: dict, machine: str) -> str:
     ]
     for task, cells in raw.items():
         threshold = TASKS[task][0]
-        budgets = sorted({r["budget"] for rs in cells.values() for r in rs})
-        seeds = sorted({r["seed"] for rs in cells.values() for r in rs})
-        row = " | ".join(_cell(cells.get(m, []), threshold) for m in METHODS)
         thr = "-" if threshold is None else f"{threshold:g}"
-        lines.append(
-            f"| {task} | {thr} | {', '.join(f'{b:,}' for b in budgets)} | "
-            f"{', '.join(map(str, seeds))} | {row} |"
-        )
+        for budget in sorted({r["budget"] for rs in cells.values() for r in rs}):
+            at = {m: [r for r in rs if r["budget"] == budget] for m, rs in cells.items()}
+            seeds = sorted({r["seed"] for rs in at.values() for r in rs})
+            row = " | ".join(_cell(at.get(m, []), threshold) for m in METHODS)
+            lines.append(f"| {task} | {thr} | {budget:,} | {', '.join(map(str, seeds))} | {row} |")
     lines += ["", "## Curves (mean real return over the seeds run, by real training steps)", ""]
     for task, cells in raw.items():
         lines += [*_curve_rows(task, cells), ""]
