@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -221,6 +222,8 @@ def write_tables(raw: dict, machine: str) -> str:
 
 
 def _git() -> str:
+    if os.environ.get("GENENV_GIT_HASH"):  # runs from an exported snapshot of a commit
+        return os.environ["GENENV_GIT_HASH"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
