@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--holdout", type=float, default=d.holdout_fraction, help="fraction of episodes held out"
     )
+    parser.add_argument(
+        "--rollout-steps",
+        type=int,
+        default=d.rollout_steps,
+        help="train on k-step rollouts of the model's own predictions (1: one-step loss)",
+    )
     parser.add_argument("--ensemble-size", type=int, default=e.ensemble_size)
     parser.add_argument("--elites", type=int, default=e.num_elites)
     parser.add_argument("--hidden", type=int, default=e.hidden_size)
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
         holdout_fraction=args.holdout,
         max_time_s=args.max_time,
+        rollout_steps=args.rollout_steps,
         seed=args.seed,
         device=args.device,
     )
