@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from genenv.data.policies import resolve_policy
 from genenv.data.storage import DatasetWriter, read_metadata
+from genenv.progress import progress_bar
 from genenv.worlds import WorldSpec, get_task
 
 SpecSource = WorldSpec | str | Sequence[WorldSpec] | Callable[[np.random.Generator], WorldSpec]
@@ -151,7 +151,7 @@ def collect(
             pending.clear()
 
         taken, episode_index, status = 0, 0, "interrupted"
-        bar = tqdm(total=steps, disable=not progress, unit="step", desc=f"collect {task}")
+        bar = progress_bar(total=steps, disable=not progress, unit="step", desc=f"collect {task}")
         try:
             while taken < steps:
                 spec = spec_for(episode_index, rng) if episode_index > 0 else env.world_spec
