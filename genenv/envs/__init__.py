@@ -1,7 +1,8 @@
 """Dream environments: a world model as a gymnasium Env/VectorEnv, SB3 VecEnv, PettingZoo env.
 
 Exports are imported lazily (`import genenv` stays light; torch loads on first use):
-`DreamVectorEnv`, `DreamConfig`, `DreamEnv`, `DreamSB3VecEnv`, `DreamParallelEnv`.
+`DreamVectorEnv`, `DreamConfig`, `DreamEnv`, `DreamSB3VecEnv`, `DreamParallelEnv`,
+`PixelDreamVectorEnv`, `PixelDreamEnv`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ _EXPORTS = {
     "DreamEnv": "genenv.envs.single",
     "DreamSB3VecEnv": "genenv.envs.sb3",
     "DreamParallelEnv": "genenv.envs.multiagent",
+    "PixelDreamVectorEnv": "genenv.envs.pixels",
+    "PixelDreamEnv": "genenv.envs.pixels",
 }
 __all__ = list(_EXPORTS)
 
