@@ -128,7 +128,8 @@ def _anchors(items: list[Item], tokens: list[str], lex: Lexicon) -> tuple[list[I
                 anchors.append(Item("adj", it.start, it.end, it.text, _redirect(it, items),
                                     it.value, it.flags))  # fmt: skip
         elif it.kind == "body":
-            if any(t in lex.scenery for t in tokens[max(0, it.start - 3) : it.start]):
+            before = [t for t in tokens[max(0, it.start - 4) : it.start] if t not in ("a", "the")]
+            if any(t in lex.scenery for t in before[-2:]):
                 continue  # "under the moon": scenery
             if has_gravity or any(i.kind == "kw" and i.text == "than" for i in items):
                 mods.append(Item("base", it.start, it.end, it.text, "gravity", it.value))
