@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -56,7 +57,8 @@ def _norm(text: str) -> str:
 
 
 def contamination(items: list[dict]) -> list[str]:
-    """Held-out prompts found (case-insensitive, whitespace-normalised) in any other tracked file."""
+    """Held-out prompts found as whole words (case-insensitive, whitespace-normalised) in any other
+    tracked text file."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
     texts = []
     for name in files.split():
@@ -65,7 +67,7 @@ def contamination(items: list[dict]) -> list[str]:
             continue
         texts.append(_norm(path.read_text(errors="ignore")))
     blob = "\n".join(texts)
-    return [i["text"] for i in items if _norm(i["text"]) in blob]
+    return [i["text"] for i in items if re.search(rf"\b{re.escape(_norm(i['text']))}\b", blob)]
 
 
 def _by_category(items, scores) -> list[str]:

@@ -55,10 +55,16 @@ def _spec_stream(source: SpecSource) -> tuple[str, Callable[[int, np.random.Gene
 
 
 class _EnvCache:
-    """Keeps one real env; switches physics by `set_spec`, rebuilds when geometry changes."""
+    """Keeps one real env; switches physics by `set_spec`, rebuilds when geometry changes.
 
-    def __init__(self) -> None:
+    Every env it builds has its action space seeded from the run seed (the n-th build gets the
+    n-th child of `SeedSequence(seed)`), so a collection whose contexts change the geometry is
+    as reproducible as one in a single world.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
         self.env: Any = None
+        self._seeds = np.random.SeedSequence(seed)
 
     def get(self, spec: WorldSpec):
         if self.env is not None:
@@ -68,6 +74,7 @@ class _EnvCache:
                 return self.env
             self.env.close()
         self.env = spec.make_env()
+        self.env.action_space.seed(int(self._seeds.spawn(1)[0].generate_state(1)[0]))
         return self.env
 
     def close(self) -> None:
@@ -97,21 +104,21 @@ def collect(
       truncated. The count is also recorded in the dataset metadata (`collection_info`).
     - Completed episodes are committed every `chunk_steps` steps; on an exception or Ctrl-C the
       completed episodes are committed, the unfinished one is dropped, and the error propagates.
-    Episode resets are seeded from `seed` (each episode's reset seed is stored with it).
+    Episode resets and every env built (action sampling) are seeded from `seed` (each episode's
+    reset seed is stored with it): the same call gives the same dataset.
     """
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     task, spec_for = _spec_stream(spec_or_specs)
     act_fn, policy_desc = resolve_policy(policy, deterministic=deterministic)
     rng = np.random.default_rng(seed)
-    cache = _EnvCache()
+    cache = _EnvCache(seed)
     env = cache.get(spec_for(0, rng))
     inner_spec = env.unwrapped.spec
     try:
         spec_json = inner_spec.to_json() if inner_spec is not None else None
     except (TypeError, ValueError):
         spec_json = None
-    env.action_space.seed(seed)
     low, high = env.action_space.low, env.action_space.high
     writer = DatasetWriter(out_dir, task, env.observation_space, env.action_space, spec_json)
     with writer:
