@@ -24,6 +24,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -210,11 +211,19 @@ def main() -> None:
     torch.set_num_threads(1)
     machine = machine_line()
     RAW["machine"] = machine
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    command = "python benchmarks/prompt_accuracy.py " + " ".join(sys.argv[1:])
     lines = [
         "# Prompt accuracy",
         "",
-        f"Command: `python benchmarks/prompt_accuracy.py --write` ({machine}; everything runs on "
-        "the CPU).",
+        f"Command: `{command.strip()}`; machine: {machine} (everything on the CPU, one torch "
+        f"thread); date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; code: "
+        f"{commit}{' with uncommitted changes' if dirty else ''}. Cut: nothing"
+        f"{' (image section skipped)' if args.skip_image else ''}.",
         "",
     ]
     lines += text_section()
