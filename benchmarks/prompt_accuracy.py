@@ -104,7 +104,8 @@ def text_section() -> list[str]:
                         f"| {_rate(scores, 'value_ok')} | {ms:.1f} |")  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(
-        ["genenv", "world", "--task", "Hopper", "--prompt", "a heavy hopper on Mars", "--json"],
+        [sys.executable, "-c", "import sys; from genenv.cli import main; sys.exit(main())",
+         "world", "--task", "Hopper", "--prompt", "a heavy hopper on Mars", "--json"],
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     cli_s = time.perf_counter() - start

@@ -98,7 +98,8 @@ def predict(items: list[dict], method: str = "reader") -> list[dict[str, float]]
         )
         touched = {u["field"] for u in reading.understood} if method == "hybrid" else set()
         for name, value in fields.items():
-            if not use or name in touched or not reading.english:
+            english = not (reading.not_understood or "").startswith("the prompt does not read")
+            if not use or name in touched or not english:
                 continue
             if name in GEOMETRIC_FIELDS and name not in info.geometric_fields:
                 continue
