@@ -5,6 +5,21 @@ real-step budget is spent.
 Real steps are counted exactly and apart: `real_env_steps` are steps whose data trains the world
 model (they are the transitions in the run's dataset, so an interrupted collection can never make
 the count drift), `eval_real_env_steps` are steps spent only on transfer tests.
+`imagined_env_steps` are the dream steps the agent actually took (its own step counter, read
+before and after each `learn`: SB3 rounds a request up to whole rollouts, so the request is not
+the count).
+
+The agent comes from the recipe (`--recipe ppo | sac | mbpo | PATH`, see `agents/`): SB3 PPO/SAC
+train through the VecEnv adapter; genenv's on-device agents (`OnDevicePPO`, `MBPO`) take the
+dream env itself. An agent with `observe_real(transitions)` (MBPO) is handed the run's real
+dataset after every world-model fit: it mixes real transitions into its batches and sets its
+branched-rollout length from the real-step count.
+
+Interface other components build on:
+- `LoopConfig`: every knob of a run (written resolved to RUN_DIR/config.yaml).
+- `Run`: one run folder; its phases are `collect`, `train_world`, `transfer_test`; `summary()` is
+  what RUN_DIR/summary.json holds (keys documented in `Run.summary`).
+- `run_loop(out, config, resume)`: the orchestration.
 """
 
 from __future__ import annotations
@@ -34,6 +49,10 @@ class LoopConfig:
     initial_steps: int = 1000  # random-action real steps before the first world model
     steps_per_iteration: int = 1000  # real steps the agent collects per iteration
     recipe: str = "ppo"  # path to an agent recipe YAML, or a name in the repo's agents/ folder
+    imagined_steps: int | None = None  # imagined steps per iteration (None: the recipe's)
+    # Score dream steps with the stock task's own reward/termination instead of learned heads
+    # (None: the recipe's env.known_reward_termination, default False).
+    known_reward_termination: bool | None = None
     eval_every: int = 50_000  # imagined steps between transfer tests (K)
     eval_episodes: int = 5  # real (and imagined) episodes per transfer test (E)
     target_return: float | None = None  # stop early once a transfer test's real return reaches it
@@ -63,7 +82,8 @@ class LoopState:
 
     iteration: int = 0
     eval_real_env_steps: int = 0
-    imagined_env_steps: int = 0
+    imagined_env_steps: int = 0  # dream steps the agent actually took, over the whole run
+    iteration_imagined_steps: int = 0  # ... within the current iteration
     transfer: list[dict[str, Any]] = field(default_factory=list)
     world_real_steps: int = 0  # size of the dataset the saved world model was trained on
     done: bool = False
@@ -105,6 +125,11 @@ class Run:
         _write_json(self.out / "summary.json", self.summary())
 
     def summary(self) -> dict[str, Any]:
+        """RUN_DIR/summary.json: task, world_spec, recipe, algo, known_reward_termination,
+        iterations, real_env_steps (training), eval_real_env_steps (transfer tests only),
+        imagined_env_steps (as stepped), transfer (one row per test), final_real_return,
+        final_imagined_return, fidelity (`genenv.transfer.fidelity`), done; `run_loop` adds
+        wall_clock_s at the end."""
         from genenv.transfer import fidelity
 
         last = self.state.transfer[-1] if self.state.transfer else None
@@ -112,6 +137,8 @@ class Run:
             "task": self.config.task,
             "world_spec": self.spec.to_dict(),
             "recipe": str(self.config.recipe),
+            "algo": None if self.recipe is None else self.recipe.algo,
+            "known_reward_termination": self.known_reward_termination(),
             "iterations": self.state.iteration,
             "real_env_steps": self.real_env_steps(),
             "eval_real_env_steps": self.state.eval_real_env_steps,
@@ -183,6 +210,20 @@ class Run:
             flush=True,
         )
 
+    def known_reward_termination(self) -> bool:
+        if self.config.known_reward_termination is not None:
+            return bool(self.config.known_reward_termination)
+        return bool(self.recipe is not None and self.recipe.env.get("known_reward_termination"))
+
+    def world_for_tests(self, model):
+        """The model as transfer tests and videos should step it (same reward/termination as
+        the agent's dream)."""
+        if not self.known_reward_termination():
+            return model
+        from genenv.envs.known import KnownRewardTermination
+
+        return KnownRewardTermination(model)
+
     def reached_target(self) -> bool:
         target = self.config.target_return
         return bool(
@@ -195,27 +236,43 @@ class Run:
 def _dream_env(run: Run, model, recipe):
     from genenv.envs.vector import DreamVectorEnv
 
+    env = {**recipe.env, "known_reward_termination": run.known_reward_termination()}
     return DreamVectorEnv(
         task=run.config.task,
         world=model,
         num_envs=recipe.n_envs,
         device=run.config.device,
         specs=run.spec,
-        **recipe.env,
+        **env,
     )
+
+
+def _observe_real(run: Run, agent) -> None:
+    """Hand the run's real dataset to an agent that learns from it too (MBPO)."""
+    if hasattr(agent, "observe_real"):
+        from genenv.data import load_transitions
+
+        agent.observe_real(load_transitions(run.data_dir))
 
 
 def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) the loop; returns the summary that is also in RUN_DIR/summary.json."""
     from genenv.agents.recipe import load_recipe
-    from genenv.agents.sb3 import build_agent, load_policy, save_agent, set_agent_env
+    from genenv.agents.sb3 import (
+        agent_file_name,
+        build_agent,
+        load_policy,
+        save_agent,
+        set_agent_env,
+    )
     from genenv.models.checkpoint import load_checkpoint
 
     state = None
     if resume:
         state = LoopState(**json.loads((out / "state.json").read_text()))
     run = Run(out, config, state)
-    recipe = load_recipe(config.recipe_path(), config.task)
+    recipe = run.recipe = load_recipe(config.recipe_path(), config.task)
+    per_iteration = config.imagined_steps or recipe.total_timesteps
     (out / "config.yaml").write_text(
         yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False)
     )
@@ -229,25 +286,29 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         model = load_checkpoint(world_ckpt, device=config.device, expect_task=config.task)
     if model is None or run.state.world_real_steps != run.real_env_steps():
         model = run.train_world(previous=model)  # new data since the saved model: refit first
-    agent_file = out / "agent" / "agent.zip"
+    agent_file = out / "agent" / agent_file_name(recipe.algo)
     dream = _dream_env(run, model, recipe)
     if resume and agent_file.exists():
         agent = load_policy(agent_file, device="cpu", overrides=recipe.hyperparams)
         set_agent_env(agent, dream)
     else:
         agent = build_agent(recipe, dream, seed=config.seed, tensorboard_log=str(out / "tb"))
+    _observe_real(run, agent)
     run.save_state()
     while not run.state.done:
         # 1. train in imagination, with a transfer test every `eval_every` imagined steps
-        target = (run.state.iteration + 1) * recipe.total_timesteps
-        while run.state.imagined_env_steps < target:
-            chunk = min(config.eval_every, target - run.state.imagined_env_steps)
+        while run.state.iteration_imagined_steps < per_iteration:
+            chunk = min(config.eval_every, per_iteration - run.state.iteration_imagined_steps)
+            before = agent.num_timesteps
             agent.learn(chunk, reset_num_timesteps=False, progress_bar=True)
-            run.state.imagined_env_steps += chunk
-            run.transfer_test(agent, model)
+            stepped = agent.num_timesteps - before  # what the agent ran, not what was asked
+            run.state.imagined_env_steps += stepped
+            run.state.iteration_imagined_steps += stepped
+            run.transfer_test(agent, run.world_for_tests(model))
             if run.reached_target():
                 break
         run.state.iteration += 1
+        run.state.iteration_imagined_steps = 0
         save_agent(agent, agent_file, recipe.algo)
         run.save_state()
         # 2. stop, or collect more real data with the agent and refine the model
@@ -262,6 +323,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         dream.close()
         dream = _dream_env(run, model, recipe)
         set_agent_env(agent, dream)
+        _observe_real(run, agent)
         run.save_state()
     if config.video:
         _record(run, agent, model)
@@ -278,7 +340,7 @@ def _record(run: Run, agent, model) -> None:
 
     paths = record_side_by_side(
         run.spec,
-        model,
+        run.world_for_tests(model),
         agent,
         steps=run.config.video_steps,
         out_dir=run.out / "videos",
@@ -316,7 +378,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="real steps the agent collects per iteration",
     )
     parser.add_argument(
-        "--recipe", default=defaults.recipe, help="agent recipe YAML (path or name in agents/)"
+        "--recipe",
+        default=defaults.recipe,
+        help="agent recipe: ppo, sac, mbpo (names in agents/) or a YAML path",
+    )
+    parser.add_argument(
+        "--imagined-steps",
+        type=int,
+        default=None,
+        help="imagined steps per iteration (default: the recipe's total_timesteps)",
+    )
+    parser.add_argument(
+        "--known-reward-termination",
+        action="store_true",
+        default=None,
+        help="score dream steps with the stock task's own reward and termination functions "
+        "instead of the world model's learned heads (stock MuJoCo tasks only)",
     )
     parser.add_argument(
         "--eval-every",
@@ -369,12 +446,20 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--context takes FIELD=VALUE, got {item!r}")
             context[key] = float(value)
         get_task(args.task)
+        if args.imagined_steps is not None and args.imagined_steps < 1:
+            raise ValueError("--imagined-steps must be a positive integer")
+        if args.known_reward_termination:
+            from genenv.worlds.known import known_task
+
+            known_task(args.task)  # a clear error for a task without known functions
         config = LoopConfig(
             task=args.task,
             real_steps=args.real_steps,
             initial_steps=args.initial_steps,
             steps_per_iteration=args.steps_per_iteration,
             recipe=args.recipe,
+            imagined_steps=args.imagined_steps,
+            known_reward_termination=args.known_reward_termination,
             eval_every=args.eval_every,
             eval_episodes=args.eval_episodes,
             target_return=args.target_return,

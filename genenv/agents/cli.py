@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from torch.utils.tensorboard import SummaryWriter
 
     from genenv.agents.recipe import load_recipe
-    from genenv.agents.sb3 import build_agent, save_agent
+    from genenv.agents.sb3 import agent_file_name, build_agent, save_agent
     from genenv.envs.vector import DreamVectorEnv
     from genenv.models.checkpoint import load_checkpoint
     from genenv.transfer import transfer_test
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             f"imagined {result.imagined_return:.1f} | gap {result.gap:+.1f}",
             flush=True,
         )
-    save_agent(agent, args.out / "agent" / "agent.zip", recipe.algo)
+    save_agent(agent, args.out / "agent" / agent_file_name(recipe.algo), recipe.algo)
     summary = {
         "task": model.task,
         "real_env_steps": 0,

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from genenv.agents.ppo_config import PPOConfig, deep_merge
+from genenv.agents.ppo_config import PPOConfig
 from genenv.agents.ppo_nets import ActorCritic, RunningMeanStd
 
-__all__ = ["OnDevicePPO", "PPOConfig", "deep_merge"]
+__all__ = ["OnDevicePPO", "PPOConfig"]
 
 FORMAT_VERSION = 1
 META_FILE, WEIGHTS_FILE = "ppo.json", "ppo.safetensors"  # what `save` writes into its folder

@@ -16,7 +16,13 @@ import yaml
 from genenv.worlds.tasks import get_task
 
 RECIPE_KEYS = {"algo", "policy", "n_envs", "total_timesteps", "hyperparams", "policy_kwargs", "env"}
-ENV_KEYS = {"max_episode_steps", "start", "uncertainty_penalty", "uncertainty_threshold"}
+ENV_KEYS = {
+    "max_episode_steps",
+    "start",
+    "uncertainty_penalty",
+    "uncertainty_threshold",
+    "known_reward_termination",
+}
 ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "silu": "SiLU", "gelu": "GELU"}
 
 
@@ -51,11 +57,12 @@ class Recipe:
         return kwargs
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` merged into a deep copy of `base`, recursing into nested dicts."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -74,7 +81,7 @@ def load_recipe(path: str | Path, task: str) -> Recipe:
     unknown_tasks = sorted(set(overrides) - {t for t in overrides if _is_task(t)})
     if unknown_tasks:
         raise ValueError(f"recipe {path}: unknown task(s) in 'tasks': {unknown_tasks}")
-    resolved = _deep_merge(raw, overrides.get(task, {}))
+    resolved = deep_merge(raw, overrides.get(task, {}))
     unknown = sorted(set(resolved) - RECIPE_KEYS)
     if unknown:
         raise ValueError(f"recipe {path}: unknown key(s) {unknown}; valid: {sorted(RECIPE_KEYS)}")

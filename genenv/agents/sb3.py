@@ -33,16 +33,24 @@ def algo_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def agent_file_name(algo: str) -> str:
+    """Where a run keeps its agent inside RUN_DIR/agent/: an SB3 zip, or an on-device agent's
+    folder (safetensors weights + JSON)."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; valid: {sorted(ALGOS)}")
+    return "agent.zip" if ALGOS[algo][2] == "sb3" else "policy"
+
+
 def build_agent(recipe: Recipe, dream_env, seed: int = 0, tensorboard_log: str | None = None):
     """A fresh agent for `recipe`, training on `dream_env` (a `DreamVectorEnv`)."""
     cls = algo_class(recipe.algo)
     if ALGOS[recipe.algo][2] == "ondevice":
         return cls.from_recipe(recipe, dream_env, seed=seed, tensorboard_log=tensorboard_log)
-    from genenv.envs.sb3 import SB3VecEnvAdapter
+    from genenv.envs.sb3 import DreamSB3VecEnv
 
     return cls(
         recipe.policy,
-        SB3VecEnvAdapter(dream_env),
+        DreamSB3VecEnv(dream_env),
         seed=seed,
         verbose=0,
         device="cpu" if recipe.algo == "PPO" else "auto",
@@ -57,9 +65,9 @@ def set_agent_env(agent, dream_env) -> None:
     if hasattr(agent, "set_dream_env"):
         agent.set_dream_env(dream_env)
         return
-    from genenv.envs.sb3 import SB3VecEnvAdapter
+    from genenv.envs.sb3 import DreamSB3VecEnv
 
-    agent.set_env(SB3VecEnvAdapter(dream_env))
+    agent.set_env(DreamSB3VecEnv(dream_env))
 
 
 def save_agent(agent, path: str | Path, algo: str) -> Path:

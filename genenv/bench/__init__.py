@@ -26,6 +26,7 @@ from genenv.bench.measure import (
     bench_real,
     in_fresh_process,
     machine_info,
+    provenance,
 )
 from genenv.bench.ppo import bench_ppo
 from genenv.bench.report import to_markdown
@@ -63,7 +64,12 @@ def run_all(cfg: BenchConfig) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     torch.set_num_threads(cfg.threads)
-    res: dict[str, Any] = {"machine": machine_info(cfg), "config": asdict(cfg), "throughput": {}}
+    res: dict[str, Any] = {
+        "provenance": provenance(),
+        "machine": machine_info(cfg),
+        "config": asdict(cfg),
+        "throughput": {},
+    }
     points = [(t, n) for t in cfg.tasks for n in cfg.num_envs]
     bar = tqdm(total=len(points), desc="throughput", unit="point")
     for task in cfg.tasks:

@@ -35,7 +35,7 @@ class RunState:
 
     iteration: int = 0  # finished iterations
     imagined_steps: int = 0  # agent steps taken in the dream so far
-    eval_real_steps: int = 0  # real steps spent on transfer tests and evaluation
+    eval_real_env_steps: int = 0  # real steps spent on transfer tests and evaluation
     transfer: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
 
@@ -167,7 +167,7 @@ class CurriculumRun:
             result = transfer_test(
                 agent, model, world, self.spec.budget.transfer_episodes, seed=10_000 + k
             )
-            self.state.eval_real_steps += result.real_env_steps
+            self.state.eval_real_env_steps += result.real_env_steps
             rows.append(
                 {
                     "iteration": self.state.iteration,
@@ -197,7 +197,7 @@ class CurriculumRun:
         worlds = self.spec.eval_specs() or [WorldSpec(self.spec.task)]
         per_world, steps = real_returns(agent, worlds, self.spec.eval.episodes, seed=20_000)
         pooled = np.concatenate([np.asarray(r, dtype=np.float64) for r in per_world])
-        self.state.eval_real_steps += steps
+        self.state.eval_real_env_steps += steps
         result = {
             "mean_return": float(pooled.mean()),
             "p10_return": float(np.percentile(pooled, 10)),
@@ -237,7 +237,10 @@ def run_curriculum(
             raise FileNotFoundError(f"{out} has no state.json to resume from")
         import json
 
-        state = RunState(**json.loads((out / "state.json").read_text()))
+        saved_state = json.loads((out / "state.json").read_text())
+        if "eval_real_steps" in saved_state:  # the name before it matched the loop's
+            saved_state["eval_real_env_steps"] = saved_state.pop("eval_real_steps")
+        state = RunState(**saved_state)
         saved = spec_from_dict(yaml.safe_load((out / "spec.yaml").read_text()))
         if saved.to_dict() != spec.to_dict():
             raise ValueError(f"the spec differs from the one {out} was started with (spec.yaml)")
@@ -251,7 +254,9 @@ def run_curriculum(
     model = model if model is not None else prepare_world(spec, out)
     venv = dream_env(spec, model)
     level_sampler = build_sampler(spec, sampler)
-    agent_file = out / "agent" / "agent.zip"
+    from genenv.agents.sb3 import agent_file_name
+
+    agent_file = out / "agent" / agent_file_name(spec.recipe().algo)
     if resume and agent_file.exists():
         from genenv.agents.sb3 import load_policy
 
@@ -291,7 +296,7 @@ def run_curriculum(
         "sampler": sampler,
         "iterations": state.iteration,
         "imagined_steps": state.imagined_steps,
-        "eval_real_steps": state.eval_real_steps,
+        "eval_real_env_steps": state.eval_real_env_steps,
         "episodes_scored": callback.episodes,
         "eval": evaluation,
         "transfer": state.transfer,
