@@ -239,7 +239,9 @@ def run_curriculum(
     """
     import torch
 
+    from genenv.agents.progress import planned_steps, sb3_bar_callback
     from genenv.agents.sb3 import save_agent
+    from genenv.progress import progress_bar
 
     out = Path(out)
     if sampler not in SAMPLERS:
@@ -274,6 +276,13 @@ def run_curriculum(
     t0 = time.time()
     torch.manual_seed(spec.seed)
     run = CurriculumRun(spec, out, sampler, state)
+    if resume:
+        print(
+            f"[resume] {out}: {state.iteration} of {spec.budget.iterations} iterations done, "
+            f"{state.imagined_steps:,} imagined steps; going on with iteration "
+            f"{state.iteration + 1}",
+            flush=True,
+        )
     model = model if model is not None else prepare_world(spec, out)
     venv = dream_env(spec, model)
     level_sampler = build_sampler(spec, sampler)
@@ -299,13 +308,19 @@ def run_curriculum(
     per_iteration = budget.imagined_steps // budget.iterations
     while state.iteration < budget.iterations:
         steps_before = agent.num_timesteps
+        bar = progress_bar(
+            total=planned_steps(agent, per_iteration),
+            desc=f"iteration {state.iteration + 1}/{budget.iterations}: imagined steps",
+            unit="step",
+        )
         agent.learn(
             per_iteration,
-            callback=callback,
+            callback=[callback, sb3_bar_callback(bar)],
             reset_num_timesteps=False,
             tb_log_name=sampler,
-            progress_bar=True,
+            progress_bar=False,
         )
+        bar.close()
         state.imagined_steps += int(agent.num_timesteps - steps_before)
         state.iteration += 1
         state.episodes_scored = scored_before + callback.episodes

@@ -10,26 +10,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _context_pair(text: str) -> tuple[str, float]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    try:
-        return key.strip(), float(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a number") from err
+from genenv import cli_args as ca
+from genenv.worlds.tasks import TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="task name, e.g. HalfCheetah")
+    parser.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
     parser.add_argument(
         "--steps",
-        type=int,
+        type=ca.positive_int,
         help="real env steps to collect (needed unless --until-total, or --resume of an "
         "existing collection)",
     )
-    parser.add_argument("--out", required=True, help="dataset folder (created or appended to)")
+    parser.add_argument(
+        "--out", required=True, type=ca.out_dir, help="dataset folder (created or appended to)"
+    )
     parser.add_argument(
         "--policy",
         default="random",
@@ -39,11 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of resets and random actions")
+    parser.add_argument("--seed", type=ca.seed, default=0, help="seed of resets and random actions")
     parser.add_argument(
         "--context",
         nargs="*",
-        type=_context_pair,
+        type=ca.context_pair,
         default=[],
         metavar="KEY=VALUE",
         help="physics context, e.g. gravity=5 mass_scale=1.5",
@@ -56,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-steps",
-        type=int,
+        type=ca.positive_int,
         default=5000,
         help="commit completed episodes every this many steps",
     )
@@ -66,7 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also store rendered RGB frames (uint8, arrow) from the task's fixed camera",
     )
     parser.add_argument(
-        "--size", type=int, default=64, help="frame height and width with --pixels (pixels)"
+        "--size",
+        type=ca.int_between(8, 1024),
+        default=64,
+        help="frame height and width with --pixels (pixels)",
     )
     parser.add_argument(
         "--resume",
@@ -76,11 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--until-total",
-        type=int,
+        type=ca.positive_int,
         metavar="N",
         help="collect until the dataset holds N steps, continuing this --seed's episode stream",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ca.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     fixed = dict(args.context)
     spec = WorldSpec(args.task, Context.from_dict(fixed), seed=args.seed)
     source = spec
+    ca.check_writable(args.out)
     if args.sample_contexts:
         ranges = {k: v for k, v in get_task(args.task).train_ranges.items() if k not in fixed}
         source = context_sampler(spec, ranges)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from genenv.data.policies import resolve_policy
 from genenv.data.storage import DatasetWriter, read_metadata
+from genenv.progress import progress_bar
 from genenv.worlds import WorldSpec, get_task
 
 SpecSource = WorldSpec | str | Sequence[WorldSpec] | Callable[[np.random.Generator], WorldSpec]
@@ -232,7 +232,9 @@ def collect(
 
         target = int(record["requested_steps"])
         taken, episode_index, status = int(record["steps"]), int(record["episodes"]), "interrupted"
-        bar = tqdm(total=target - taken, disable=not progress, unit="step", desc=f"collect {task}")
+        bar = progress_bar(
+            total=target - taken, disable=not progress, unit="step", desc=f"collect {task}"
+        )
         try:
             while taken < target:
                 spec_rng, act_rng = _episode_rngs(seed, episode_index)

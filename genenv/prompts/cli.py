@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from genenv import cli_args as ca
 from genenv.worlds.spec import CONTEXT_FIELDS
 from genenv.worlds.tasks import TASKS, get_task
 
@@ -17,15 +18,28 @@ from genenv.worlds.tasks import TASKS, get_task
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--prompt", help="a text description, e.g. 'a heavy cheetah on ice'")
-    src.add_argument("--image", help="path to a rendered frame of the task (PNG/JPEG)")
-    parser.add_argument("--seed", type=int, default=0, help="the WorldSpec's seed")
+    src.add_argument(
+        "--prompt",
+        type=ca.utf8_text,
+        help="a text description, e.g. 'a heavy cheetah on ice'; stated numbers are read and "
+        "clamped into each field's valid range (with a note)",
+    )
+    src.add_argument(
+        "--image",
+        type=ca.in_file,
+        help=f"path to a rendered frame of the task (PNG/JPEG, at most {MAX_IMAGE_PIXELS:,} pixels)",
+    )
+    parser.add_argument("--seed", type=ca.seed, default=0, help="the WorldSpec's seed")
     parser.add_argument("--json", action="store_true", help="print the WorldSpec as JSON only")
     parser.add_argument(
         "--clamp-to-train-range",
         action="store_true",
         help="clamp text-prompt values to the task's training ranges instead of validity bounds",
     )
+    ca.add_common(parser, progress=False)
+
+
+MAX_IMAGE_PIXELS = 4096 * 4096  # an image prompt is one rendered frame, not a poster
 
 
 def _summary(spec, notes: list[str], extra: list[str]) -> str:
@@ -66,8 +80,11 @@ def run(args: argparse.Namespace) -> int:
         if spec.context.is_default():
             extra.append("the prompt names no physical change: every field is at its default")
     else:
+        from PIL import Image
+
         from genenv.prompts.image import predict_image, spec_from_prediction
 
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # larger images raise DecompressionBombError
         pred = predict_image(info.name, args.image)
         spec = spec_from_prediction(info.name, pred, args.seed)
         notes += pred.notes

@@ -38,7 +38,7 @@ _WORD_MULTS = {
     "five times": 5.0, "half": 0.5, "halved": 0.5, "halve": 0.5, "a third of": 1 / 3,
     "a quarter of": 0.25, "one third of": 1 / 3, "one quarter of": 0.25,
 }  # fmt: skip
-_NUM = r"(?P<num>\d+(?:\.\d+)?)"
+_NUM = r"(?P<num>\d+(?:\.\d+)?(?:e[+-]?\d+)?)"  # 3, 2.5, 1e3 (1e999 reads as inf, then clamps)
 _MULT = (
     r"(?P<mult>"
     + "|".join(sorted(map(re.escape, _WORD_MULTS), key=len, reverse=True))
