@@ -1,6 +1,8 @@
-"""Write rollout videos (mp4/gif): a policy in the real MuJoCo world, in a world model, and side by
-side (the real rollout's actions replayed open loop in the world model, with predicted against
-real state traces). Optionally also to TensorBoard as animated GIFs."""
+"""Write rollout videos (mp4/gif) of a policy: in the real MuJoCo world ("real"), in a world model
+("imagined"), both from the same real start side by side with state traces ("side-by-side": the
+policy drives the dream too, closed loop, as in training), or with the real actions replayed open
+loop in the model ("open-loop": how far its predictions drift on their own). Optionally also to
+TensorBoard as animated GIFs."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from genenv import cli_args as ca
 from genenv.recording.record import (
+    DEFAULT_KINDS,
     KINDS,
     RecordConfig,
     record_imagined,
@@ -39,14 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=ca.out_dir, default=Path("recordings"), help="output folder")
     parser.add_argument(
         "--kinds",
-        default=",".join(KINDS),
-        help=f"comma-separated videos to write, from: {', '.join(KINDS)}",
+        default=",".join(DEFAULT_KINDS),
+        help=f"comma-separated videos to write, from: {', '.join(KINDS)} (side-by-side: the "
+        "policy closed loop in the dream; open-loop: the real actions replayed in the dream)",
     )
     parser.add_argument(
         "--size",
         type=ca.int_between(16, 2048),
-        default=128,
-        help="panel height and width (pixels)",
+        default=RecordConfig.size,
+        help="panel height and width in pixels (128: about 25%% faster on CPU, less legible)",
     )
     parser.add_argument(
         "--fps",
@@ -129,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
         elif kind == "imagined":
             paths = record_imagined(spec, model, policy, args.steps, **common)
         else:
-            paths = record_side_by_side(spec, model, policy, args.steps, **common)
+            open_loop = kind == "open-loop"
+            paths = record_side_by_side(
+                spec, model, policy, args.steps, open_loop=open_loop, **common
+            )
         for path in paths.values():
             print(f"wrote {path}")
     if args.tensorboard is not None:
