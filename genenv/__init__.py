@@ -9,7 +9,6 @@ import os
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 
-__version__ = "0.1.0"
 _log = logging.getLogger("genenv")
 
 
@@ -29,5 +28,8 @@ def _route_mujoco_warnings() -> None:
 _route_mujoco_warnings()
 
 from genenv.envs.registration import register_envs  # noqa: E402
+from genenv.version import __version__  # noqa: E402
 
 register_envs()
+
+__all__ = ["__version__", "register_envs"]

@@ -3,11 +3,18 @@
 A transfer test runs E real episodes of the world a `WorldSpec` describes, then E imagined episodes
 that start from the very same initial observations, and reports both mean returns and their gap.
 Real steps spent here are evaluation steps: they never train the world model.
+
+Fidelity of a run (`fidelity`, `log_fidelity`): the transfer ratio real / imagined return of each
+test, and the Spearman (rank) and Pearson correlation of imagined against real return across all
+tests so far. High correlation means the dream orders policies as the real world does, which is
+what lets a user pick checkpoints without spending real steps (`genenv rank`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,22 +39,29 @@ class TransferResult:
 
 
 def run_real_episodes(
-    policy, spec: WorldSpec, episodes: int, seed: int = 0, deterministic: bool = True
+    policy,
+    spec: WorldSpec,
+    episodes: int,
+    seed: int = 0,
+    deterministic: bool = True,
+    max_episode_steps: int | None = None,
 ) -> tuple[list[float], int, np.ndarray]:
-    """Returns (episode returns, real steps taken, (E, obs_dim) initial observations)."""
+    """Returns (episode returns, real steps taken, (E, obs_dim) initial observations).
+
+    Episodes end at termination, the env's time limit, or `max_episode_steps` if given."""
     env = spec.make_env()
     returns, starts, steps = [], [], 0
     try:
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
             starts.append(obs)
-            total, done = 0.0, False
+            total, done, t = 0.0, False, 0
             while not done:
                 action, _ = policy.predict(obs, deterministic=deterministic)
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
-                steps += 1
-                done = terminated or truncated
+                steps, t = steps + 1, t + 1
+                done = terminated or truncated or t == max_episode_steps
             returns.append(total)
     finally:
         env.close()
@@ -97,12 +111,161 @@ def transfer_test(
     episodes: int = 5,
     seed: int = 0,
     max_episode_steps: int | None = None,
+    deterministic: bool = True,
 ) -> TransferResult:
     """Real vs imagined return of `policy` in `spec`'s world, from the same start states."""
     from genenv.worlds.tasks import get_task
 
     horizon = max_episode_steps or get_task(spec.task).max_episode_steps
-    real, steps, starts = run_real_episodes(policy, spec, episodes, seed=seed)
-    imagined, unc = run_imagined_episodes(policy, model, spec, starts, horizon, seed=seed)
+    real, steps, starts = run_real_episodes(policy, spec, episodes, seed, deterministic, horizon)
+    imagined, unc = run_imagined_episodes(
+        policy, model, spec, starts, horizon, seed=seed, deterministic=deterministic
+    )
     real_mean, imag_mean = float(np.mean(real)), float(np.mean(imagined))
     return TransferResult(imag_mean, real_mean, imag_mean - real_mean, steps, real, imagined, unc)
+
+
+# -- fidelity ------------------------------------------------------------------------------------
+MIN_CORRELATION_POINTS = 3  # fewer points than this: a correlation says nothing, report None
+
+
+def rankdata(x: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n of `x`, ties getting the mean of the ranks they span (scipy's 'average')."""
+    a = np.asarray(x, dtype=np.float64)  # (n,)
+    order = np.argsort(a, kind="mergesort")
+    sorted_a = a[order]
+    # Start of each run of equal values in sorted order; each run gets its mean rank.
+    starts = np.flatnonzero(np.r_[True, sorted_a[1:] != sorted_a[:-1]])
+    ends = np.r_[starts[1:], a.size]  # exclusive
+    mean_rank = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
+    ranks = np.empty(a.size, dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson correlation, or None with fewer than 3 points, a constant side or a non-finite value."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"pearson needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
+        )
+    if a.size < MIN_CORRELATION_POINTS or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if denom <= 0.0:
+        return None  # a constant side: the correlation is undefined
+    return float(np.clip((a * b).sum() / denom, -1.0, 1.0))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman rank correlation (Pearson of average ranks, so ties count correctly), or None."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"spearman needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
+        )
+    if a.size < MIN_CORRELATION_POINTS or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    return pearson(rankdata(a), rankdata(b))
+
+
+def transfer_ratio(real_return: float, imagined_return: float) -> float | None:
+    """real / imagined return; None when the imagined return is ~0 (the ratio means nothing).
+
+    1 means the dream's promise held; below 1 the agent did worse in the real world (typically it
+    exploited the model). Read it for tasks whose returns are positive; with negative returns
+    (e.g. Reacher) the sign flips its meaning, and the correlations are the better measure.
+    """
+    if not (np.isfinite(real_return) and np.isfinite(imagined_return)):
+        return None
+    if abs(imagined_return) < 1e-8:
+        return None
+    return float(real_return / imagined_return)
+
+
+def fidelity(tests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Fidelity of a run from its transfer tests (dicts with `imagined_return`, `real_return`).
+
+    Returns {"tests", "transfer_ratio" (one per test, None where undefined), "final_transfer_ratio",
+    "spearman", "pearson"} -- the correlations over all tests, None below 3 tests or when either
+    side is constant.
+    """
+    imagined = [float(t["imagined_return"]) for t in tests]
+    real = [float(t["real_return"]) for t in tests]
+    ratios = [transfer_ratio(r, i) for r, i in zip(real, imagined, strict=True)]
+    return {
+        "tests": len(tests),
+        "transfer_ratio": ratios,
+        "final_transfer_ratio": ratios[-1] if ratios else None,
+        "spearman": spearman(imagined, real),
+        "pearson": pearson(imagined, real),
+    }
+
+
+def log_fidelity(writer, tests: Sequence[dict[str, Any]], step: int) -> dict[str, Any]:
+    """Write `transfer/ratio` (latest test) and `transfer/spearman`, `transfer/pearson` (over all
+    tests so far) to a TensorBoard `SummaryWriter` at `step`; undefined values are skipped.
+    Returns `fidelity(tests)`."""
+    fid = fidelity(tests)
+    for tag, value in (
+        ("transfer/ratio", fid["final_transfer_ratio"]),
+        ("transfer/spearman", fid["spearman"]),
+        ("transfer/pearson", fid["pearson"]),
+    ):
+        if value is not None:
+            writer.add_scalar(tag, value, step)
+    return fid
+
+
+# -- ranking ---------------------------------------------------------------------------------------
+def descending_ranks(values: Sequence[float]) -> list[float]:
+    """Rank 1 = the highest value; ties share their mean rank."""
+    return rankdata(-np.asarray(values, dtype=np.float64)).tolist()
+
+
+def rank_policies(
+    policies: dict[str, Any],
+    model,
+    spec: WorldSpec,
+    episodes: int = 5,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
+    deterministic: bool = True,
+) -> dict[str, Any]:
+    """Evaluate each named policy in the dream and in the real world, from the same start states.
+
+    Every policy meets the same E real starts (seeds `seed` .. `seed + E - 1`), and its imagined
+    episodes start from the very observations its real episodes started from. Returns
+    {"policies": [{"name", "imagined_return", "real_return", "imagined_rank", "real_rank",
+    "imagined_returns", "real_returns", "real_env_steps"}], "spearman", "pearson",
+    "real_env_steps"}; rank 1 is the best policy.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    rows = []
+    for name, policy in policies.items():
+        res = transfer_test(policy, model, spec, episodes, seed, max_episode_steps, deterministic)
+        rows.append(
+            {
+                "name": name,
+                "imagined_return": res.imagined_return,
+                "real_return": res.real_return,
+                "imagined_returns": res.imagined_returns,
+                "real_returns": res.real_returns,
+                "real_env_steps": res.real_env_steps,
+            }
+        )
+    imagined = [r["imagined_return"] for r in rows]
+    real = [r["real_return"] for r in rows]
+    for row, i_rank, r_rank in zip(
+        rows, descending_ranks(imagined), descending_ranks(real), strict=True
+    ):
+        row["imagined_rank"], row["real_rank"] = i_rank, r_rank
+    return {
+        "policies": rows,
+        "spearman": spearman(imagined, real),
+        "pearson": pearson(imagined, real),
+        "real_env_steps": sum(r["real_env_steps"] for r in rows),
+    }

@@ -60,7 +60,7 @@ class DreamEnv(gym.Env):
         )
         self.render_mode, self._size = render_mode, (width, height)
         self.metadata = {**self.metadata, "render_fps": round(1.0 / _world.task_dt(task))}
-        self._renderer = None  # genenv.recording.PoseRenderer, built on the first render()
+        self._renderer = None  # genenv.worlds.PoseRenderer, built on the first render()
         self._last_obs: np.ndarray | None = None
         self._root: np.ndarray | None = None
         self.observation_space = self.vector.single_observation_space
@@ -125,7 +125,7 @@ class DreamEnv(gym.Env):
         if self._renderer is not None and self._renderer.spec != self.world_spec:
             self._close_renderer()  # the world changed (set_spec): its scene may differ
         if self._renderer is None:
-            from genenv.recording.poses import PoseRenderer
+            from genenv.worlds.drawing import PoseRenderer
 
             self._renderer = PoseRenderer(self.world_spec, *self._size)
         if self._root is None:
@@ -134,7 +134,7 @@ class DreamEnv(gym.Env):
 
     def _close_renderer(self) -> None:
         if self._renderer is not None:
-            from genenv.recording.poses import close_env
+            from genenv.worlds.drawing import close_env
 
             close_env(self._renderer.env)
             self._renderer = None

@@ -10,7 +10,7 @@ Speed: constants (masks, zeros, action bounds) are preallocated; each step's out
 tensors that the env never writes to again, so agents may keep references (the model step
 allocates far more than these few (n, ·) tensors, and dominates the step). Ensembles step only
 their elite members (`genenv.envs.fast`, identical rollouts). Run
-`python -m genenv.envs.throughput` to measure steps per second.
+`genenv bench --skip real ppo memory` to measure steps per second.
 
 Autoreset follows gymnasium: NEXT_STEP (default; the step after an episode ends resets that slot,
 returning its first observation with zero reward and False flags) or SAME_STEP (the ending step
@@ -53,6 +53,9 @@ class DreamConfig:
     validate_actions: bool = True  # step_tensor: one reduction + host sync to reject NaN/inf
     elite_only: bool = True  # run only the ensemble's elite members (same rollouts, less work)
     compile: bool = False  # torch.compile the model's network (pays on GPU; measure on CPU)
+    # Score predicted transitions with the stock task's own reward/termination instead of the
+    # model's learned heads (`genenv.worlds.known`; stock MuJoCo tasks only).
+    known_reward_termination: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.autoreset_mode, str):
@@ -126,6 +129,10 @@ class DreamVectorEnv(VectorEnv):
         self._model_step = fast_step(self.model) if cfg.elite_only else self.model.step
         if cfg.compile:
             self._compile()
+        if cfg.known_reward_termination:
+            from genenv.envs.known import known_step
+
+            self._model_step = known_step(self.task, self._model_step)
         steps = cfg.max_episode_steps
         self.max_episode_steps = get_task(self.task).max_episode_steps if steps is None else steps
         n = self.num_envs

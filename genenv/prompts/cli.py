@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from genenv import cli_args as ca
 from genenv.worlds.spec import CONTEXT_FIELDS
 from genenv.worlds.tasks import TASKS, get_task
 
@@ -19,9 +20,18 @@ from genenv.worlds.tasks import TASKS, get_task
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--prompt", help="a text description, e.g. 'a heavy cheetah on ice'")
-    src.add_argument("--image", help="path to a rendered frame of the task (PNG/JPEG)")
-    parser.add_argument("--seed", type=int, default=0, help="the WorldSpec's seed")
+    src.add_argument(
+        "--prompt",
+        type=ca.utf8_text,
+        help="a text description, e.g. 'a heavy cheetah on ice'; stated numbers are read and "
+        "clamped into each field's valid range (with a note)",
+    )
+    src.add_argument(
+        "--image",
+        type=ca.in_file,
+        help=f"path to a rendered frame of the task (PNG/JPEG, at most {MAX_IMAGE_PIXELS:,} pixels)",
+    )
+    parser.add_argument("--seed", type=ca.seed, default=0, help="the WorldSpec's seed")
     parser.add_argument(
         "--json",
         action="store_true",
@@ -32,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="clamp text-prompt values to the task's training ranges instead of validity bounds",
     )
+    ca.add_common(parser, progress=False)
+
+
+MAX_IMAGE_PIXELS = 4096 * 4096  # an image prompt is one rendered frame, not a poster
 
 
 def _summary(spec, notes: list[str], extra: list[str]) -> str:
@@ -65,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
         notes = reading.note_lines()
         json_notes: dict = reading.notes()
     else:
+        from PIL import Image
+
         from genenv.prompts.image import predict_image, spec_from_prediction
 
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # larger images raise DecompressionBombError
         pred = predict_image(info.name, args.image)
         spec = spec_from_prediction(info.name, pred, args.seed)
         notes = list(pred.notes)

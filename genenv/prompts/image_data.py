@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from genenv.recording.poses import close_env, make_render_env
+from genenv.worlds.drawing import close_env, make_render_env
 from genenv.worlds.spec import Context, WorldSpec
 from genenv.worlds.tasks import get_task
 

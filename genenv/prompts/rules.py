@@ -72,7 +72,9 @@ def normalise(text: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    return re.findall(r"\d+(?:\.\d+)?|mps2|[a-z]+|[%,;.!?()]", normalise(text))
+    # numbers: 3, 2.5, 1e3 (1e999 reads as inf, then clamps)
+    return re.findall(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![a-z])|\d+(?:\.\d+)?|mps2|[a-z]+|[%,;.!?()]",
+                      normalise(text))  # fmt: skip
 
 
 def clauses(tokens: list[str]) -> list[list[str]]:

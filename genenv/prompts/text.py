@@ -48,7 +48,7 @@ class TextReading:
     def note_lines(self) -> list[str]:
         lines = [f"understood: '{u['phrase']}' -> {u['field']} {u['value']:g} ({u['how']})"
                  for u in self.understood]  # fmt: skip
-        lines += [f"clamped: {c['field']} {c['asked']:g} -> {c['value']:g} ({c['bound']})"
+        lines += [f"clamped: {c['field']} {c['asked']} -> {c['value']:g} ({c['bound']})"
                   for c in self.clamped]  # fmt: skip
         lines += [f"ignored: {i}" for i in self.ignored]
         if self.not_understood:
@@ -107,7 +107,8 @@ def read_text(task: str, text: str, clamp_to_train_range: bool = False) -> TextR
             bound = "training range"
         value = round(min(max(effect.value, low), high), 2)
         if abs(value - round(effect.value, 2)) > 1e-9:
-            out.clamped.append({"field": name, "asked": round(effect.value, 4), "value": value,
+            asked = round(effect.value, 4) if math.isfinite(effect.value) else str(effect.value)
+            out.clamped.append({"field": name, "asked": asked, "value": value,
                                 "bound": f"{bound} [{low:g}, {high:g}]"})  # fmt: skip
         context[name] = value
         out.understood.append(

@@ -1,12 +1,12 @@
 """Rollout recordings: real, imagined and side-by-side videos (mp4/gif) and TensorBoard GIFs.
 
-Imagined states are rendered by MuJoCo itself: each observation is decoded into a pose
-(`poses.POSE_DECODERS`) and drawn by a render-only copy of the real env.
+Imagined states are rendered by MuJoCo itself: each observation is decoded into a pose and drawn
+by a render-only copy of the real env (`genenv.worlds.drawing`).
 """
 
 from genenv.recording.frames import hstack, label, trace_panel
-from genenv.recording.poses import POSE_DECODERS, PoseRenderer, close_env, get_decoder
 from genenv.recording.record import (
+    DEFAULT_KINDS,
     KINDS,
     RecordConfig,
     record_imagined,
@@ -24,13 +24,10 @@ from genenv.recording.video import (
 )
 
 __all__ = [
+    "DEFAULT_KINDS",
     "KINDS",
-    "POSE_DECODERS",
-    "PoseRenderer",
     "RecordConfig",
     "Rollout",
-    "close_env",
-    "get_decoder",
     "gif_bytes",
     "hstack",
     "label",

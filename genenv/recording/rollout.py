@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genenv.recording.poses import (
+from genenv.worlds import WorldSpec
+from genenv.worlds.drawing import (
     PoseRenderer,
     close_env,
     get_decoder,
     make_render_env,
     render_env,
 )
-from genenv.worlds import WorldSpec
 
 Policy = Callable[[np.ndarray], np.ndarray]  # one observation (obs_dim,) -> one action (act_dim,)
 
@@ -42,10 +42,6 @@ class Rollout:
     @property
     def steps(self) -> int:
         return len(self.actions)
-
-    @property
-    def total_reward(self) -> float:
-        return float(self.rewards.sum())
 
 
 def make_policy(policy: Any, action_space, seed: int = 0) -> Policy:

@@ -1,4 +1,6 @@
-"""Observation -> MuJoCo pose, per task, so imagined states can be rendered by MuJoCo itself.
+"""Drawing a MuJoCo state: observation -> pose, per task, rendered by MuJoCo itself.
+
+Everyone who draws a state (dream envs, recordings, image-prompt data) imports it from here.
 
 An explicit registry: `POSE_DECODERS[task]` turns one observation (plus the root coordinates the
 observation leaves out, e.g. HalfCheetah's x position) into `(qpos, qvel)`. Tasks whose layout is
@@ -17,7 +19,8 @@ import mujoco
 import numpy as np
 from tqdm.auto import tqdm
 
-from genenv.worlds import TASKS, WorldSpec, get_task
+from genenv.worlds.spec import WorldSpec
+from genenv.worlds.tasks import TASKS, get_task
 
 CAMERA = mujoco.mjtObj.mjOBJ_CAMERA
 
