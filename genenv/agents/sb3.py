@@ -23,6 +23,13 @@ ALGOS: dict[str, tuple[str, str, str]] = {
     "TD3": ("stable_baselines3", "TD3", "sb3"),
     "OnDevicePPO": ("genenv.agents.ppo", "OnDevicePPO", "ondevice"),
 }
+SB3_RUNTIME = (  # runtime state SB3 would pickle into a zip: not saved
+    "_last_obs",
+    "_last_original_obs",
+    "_last_episode_starts",
+    "ep_info_buffer",
+    "ep_success_buffer",
+)
 AGENT_META = "agent.json"  # written beside every saved agent: which class loads it
 
 
@@ -74,7 +81,12 @@ def save_agent(agent, path: str | Path, algo: str) -> Path:
     """Save an agent to `path` (a .zip for SB3) with an `agent.json` naming its class."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    agent.save(str(path))
+    if ALGOS.get(algo, ("", "", "sb3"))[2] == "sb3":
+        # Runtime arrays SB3 would pickle: the safe loader refuses pickles, and `learn` after a
+        # load resets the env when they are missing, so leave them out.
+        agent.save(str(path), exclude=list(SB3_RUNTIME))
+    else:
+        agent.save(str(path))
     (path.parent / AGENT_META).write_text(json.dumps({"algo": algo, "file": path.name}))
     return path
 

@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 
+from genenv import cli_args as ca
 from genenv.models.ensemble import EnsembleConfig
 from genenv.models.train import TrainConfig
 
@@ -29,44 +30,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kind", choices=sorted(KINDS), default="ensemble", help="which kind of world model"
     )
-    parser.add_argument("--data", required=True, help="dataset folder written by `genenv collect`")
-    parser.add_argument("--out", required=True, help="checkpoint folder to write")
-    parser.add_argument("--epochs", type=int, default=d.max_epochs, help="maximum epochs")
-    parser.add_argument("--patience", type=int, default=d.patience, help="early-stop patience")
+    parser.add_argument(
+        "--data", required=True, type=ca.in_dir, help="dataset folder written by `genenv collect`"
+    )
+    parser.add_argument(
+        "--out", required=True, type=ca.out_dir, help="checkpoint folder to write (created)"
+    )
+    parser.add_argument(
+        "--epochs", type=ca.positive_int, default=d.max_epochs, help="maximum epochs"
+    )
+    parser.add_argument(
+        "--patience",
+        type=ca.nonneg_int,
+        default=d.patience,
+        help="early stop after this many epochs without a 1%% held-out improvement",
+    )
     parser.add_argument(
         "--max-time",
-        type=float,
+        type=ca.positive_float,
         default=None,
         help=f"time budget (s); default {d.max_time_s:g} (ensemble), 1800 (latent)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=None, help=f"default {d.batch_size} (ensemble), 32"
+        "--batch-size",
+        type=ca.positive_int,
+        default=None,
+        help=f"transitions per member per gradient step; default {d.batch_size} (ensemble), "
+        "32 (latent)",
     )
-    parser.add_argument("--lr", type=float, default=None, help=f"default {d.lr:g}")
     parser.add_argument(
-        "--holdout", type=float, default=d.holdout_fraction, help="fraction of episodes held out"
+        "--lr", type=ca.positive_float, default=None, help=f"AdamW learning rate; default {d.lr:g}"
     )
-    parser.add_argument("--ensemble-size", type=int, default=e.ensemble_size)
-    parser.add_argument("--elites", type=int, default=e.num_elites)
-    parser.add_argument("--hidden", type=int, default=None, help=f"default {e.hidden_size}, 256")
-    parser.add_argument("--layers", type=int, default=e.num_layers)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=d.device, help="torch device, e.g. cpu or cuda")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+        "--holdout",
+        type=ca.fraction,
+        default=d.holdout_fraction,
+        help="fraction of episodes held out",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--ensemble-size",
+        type=ca.int_between(1, 64),
+        default=e.ensemble_size,
+        help="ensemble members, each trained on a bootstrap resample",
+    )
+    parser.add_argument(
+        "--elites",
+        type=ca.int_between(1, 64),
+        default=e.num_elites,
+        help="members with the lowest validation error, used when stepping (<= --ensemble-size)",
+    )
+    parser.add_argument(
+        "--hidden",
+        type=ca.int_between(1, 8192),
+        default=None,
+        help=f"width of each hidden layer; default {e.hidden_size} (ensemble), 256 (latent)",
+    )
+    parser.add_argument(
+        "--layers",
+        type=ca.int_between(1, 32),
+        default=e.num_layers,
+        help="hidden layers per member",
+    )
+    parser.add_argument(
+        "--seed",
+        type=ca.seed,
+        default=d.seed,
+        help="seed of the split, bootstrap, init and batches",
+    )
+    parser.add_argument(
+        "--device", type=ca.device, default=d.device, help="torch device, e.g. cpu or cuda"
+    )
+    ca.add_common(parser)
     latent_cli.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from genenv.models import latent_cli
     from genenv.models.distributed import init_from_env, shutdown
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    ca.check_writable(args.out)  # fail now, not after the whole training
     rank, _ = init_from_env(args.device)
     try:
         if args.kind == "latent":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from genenv import cli_args as ca
 from genenv.models.latent import LatentConfig
 from genenv.models.latent_train import LatentTrainConfig
 
@@ -12,12 +13,13 @@ from genenv.models.latent_train import LatentTrainConfig
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d, c = LatentTrainConfig(), LatentConfig()
     g = parser.add_argument_group("latent pixel model (--kind latent)")
-    g.add_argument("--steps", type=int, default=d.steps, help="gradient steps (latent)")
-    g.add_argument("--horizon", type=int, default=d.horizon, help="latent rollout-loss steps")
-    g.add_argument("--latent-dim", type=int, default=c.latent_dim, help="size of the latent z")
-    g.add_argument("--channels", type=int, default=c.channels, help="first conv layer width")
-    g.add_argument("--predictors", type=int, default=c.num_predictors, help="predictor ensemble")
-    g.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between metrics")
+    pos = ca.positive_int
+    g.add_argument("--steps", type=pos, default=d.steps, help="gradient steps (latent)")
+    g.add_argument("--horizon", type=pos, default=d.horizon, help="latent rollout-loss steps")
+    g.add_argument("--latent-dim", type=pos, default=c.latent_dim, help="size of the latent z")
+    g.add_argument("--channels", type=pos, default=c.channels, help="first conv layer width")
+    g.add_argument("--predictors", type=pos, default=c.num_predictors, help="predictor ensemble")
+    g.add_argument("--eval-every", type=pos, default=d.eval_every, help="steps between metrics")
 
 
 def run(args: argparse.Namespace, rank: int) -> int:

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
+from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.transitions import Transitions
 from genenv.models.distributed import rank_world, wrap
 from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
 
@@ -49,6 +50,16 @@ class TrainConfig:
     real_obs_cap: int = 50_000  # real states kept in the model for branched starts
     seed: int = 0  # bootstrap, split, init and batch order
     device: str = "cpu"  # torch device to train on
+
+    def __post_init__(self) -> None:
+        positive_ints(self, "batch_size", "max_epochs", "max_holdout", "real_obs_cap")
+        positive_ints(self, "patience", "seed", allow_zero=True)
+        finite_floats(self, "lr", positive=True)
+        finite_floats(self, "max_time_s", positive=True, allow_none=True)
+        finite_floats(self, "weight_decay", "nll_beta_obs", "nll_beta_reward")
+        finite_floats(self, "logvar_bound_coef", "termination_coef")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
 
 
 def split_episodes(
@@ -208,11 +219,11 @@ def train_world_model(
     per_epoch = math.ceil(n / cfg.batch_size)
     rank, world = rank_world()  # under torchrun: each rank trains on its slice of every batch
     net = wrap(model)
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.max_epochs,
         disable=not progress or rank != 0,
         unit="epoch",
-        desc="train world model",
+        desc="train world model (max epochs)",
     )
     model.train()
     for epoch in range(1, cfg.max_epochs + 1):
