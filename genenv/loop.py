@@ -124,10 +124,14 @@ class LoopState:
     done: bool = False
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # atomic
+    tmp.write_text(text)
+    tmp.replace(path)  # atomic: a kill leaves the old file or the new one, never half of one
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_text(path, json.dumps(data, indent=2))
 
 
 class Run:
@@ -153,7 +157,7 @@ class Run:
         """Training real steps so far: exactly the transitions stored in the run's dataset."""
         from genenv.data import count_steps
 
-        return count_steps(self.data_dir) if any(self.data_dir.iterdir()) else 0
+        return count_steps(self.data_dir) if (self.data_dir / "metadata.json").is_file() else 0
 
     def save_state(self) -> None:
         _write_json(self.out / "state.json", asdict(self.state))
@@ -186,11 +190,19 @@ class Run:
         }
 
     # -- phases ----------------------------------------------------------------------------------
-    def collect(self, steps: int, policy=None) -> None:
+    def collect(self, steps: int | None, policy=None, until_total: int | None = None) -> None:
         from genenv.data import collect
 
         seed = self.config.seed * 1000 + self.state.iteration
-        collect(self.spec, steps, self.data_dir, policy=policy, seed=seed, progress=True)
+        collect(
+            self.spec,
+            steps,
+            self.data_dir,
+            policy=policy,
+            seed=seed,
+            progress=True,
+            until_total=until_total,
+        )
 
     def train_world(self, previous=None):
         from genenv.data import load_transitions
@@ -301,21 +313,28 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         save_agent,
         set_agent_env,
     )
+    from genenv.data.files import remove_stale_tmp
     from genenv.models.checkpoint import load_checkpoint
 
     state = None
-    if resume:
+    if resume and (out / "state.json").is_file():  # (a run killed in its first second has none)
         state = LoopState(**json.loads((out / "state.json").read_text()))
-    run = Run(out, config, state)
-    recipe = run.recipe = load_recipe(config.recipe_path(), config.task)
-    per_iteration = config.imagined_steps or recipe.total_timesteps
-    (out / "config.yaml").write_text(
-        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False)
+    recipe = load_recipe(config.recipe_path(), config.task)
+    # Config and state go to disk before any work, so a run is resumable from its first second.
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out)
+    _write_text(
+        out / "config.yaml",
+        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False),
     )
+    run = Run(out, config, state)
+    run.recipe = recipe
+    run.save_state()
+    per_iteration = config.imagined_steps or recipe.total_timesteps
     t0 = time.time()
     if run.real_env_steps() < config.initial_steps:  # also finishes an interrupted first collection
         print(f"[collect] {config.initial_steps} random real steps in {config.task}", flush=True)
-        run.collect(config.initial_steps - run.real_env_steps())
+        run.collect(None, until_total=config.initial_steps)
     world_ckpt = out / "world"
     model = None
     if resume and (world_ckpt / "metadata.json").exists():

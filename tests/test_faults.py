@@ -187,3 +187,109 @@ def test_tmp_litter_is_removed_on_the_next_open(tmp_path):
     (ck / ".weights.xyz.tmp").write_bytes(b"x" * 1000)
     save_checkpoint(_tiny_model(), ck)
     assert not list(ck.glob("*.tmp"))
+
+
+# -- collections: no duplicates, exact resume, honest records ------------------------------------
+def _arrays(path):
+    t = load_transitions(path)
+    return np.concatenate([t.obs, t.actions, t.rewards[:, None], t.next_obs], axis=1)
+
+
+def _starts(path):  # first observation of every episode
+    t = load_transitions(path)
+    _, first = np.unique(t.episode_ids, return_index=True)
+    return t.obs[first]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "ds"
+    collect("InvertedPendulum", 300, path, seed=7, progress=False, chunk_steps=50)
+    return _arrays(path)
+
+
+def test_same_seed_is_refused_resume_is_a_no_op_until_total_continues(tmp_path, reference):
+    from genenv.data import collection_info
+
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 300, ds, seed=7, progress=False, chunk_steps=50)
+    with pytest.raises(ValueError, match="already holds collection 0 with seed 7"):
+        collect("InvertedPendulum", 300, ds, seed=7, progress=False)
+    collect("InvertedPendulum", None, ds, seed=7, resume=True, progress=False)  # complete: no-op
+    np.testing.assert_array_equal(_arrays(ds), reference)
+    collect("InvertedPendulum", None, ds, seed=7, until_total=500, progress=False)
+    info = collection_info(ds)
+    assert info["total_steps"] == 500 and len(info["collections"]) == 1
+    starts = _starts(ds)
+    assert len(np.unique(starts, axis=0)) == len(starts)  # no episode repeated
+
+
+@pytest.mark.parametrize("when", ["before_commit_point", "after_commit_point"])
+def test_ctrl_c_inside_a_commit_neither_loses_nor_over_counts(tmp_path, reference, when):
+    from genenv.data import collection_info
+    from genenv.data.storage import DatasetWriter
+
+    original = DatasetWriter.append
+    calls = {"n": 0}
+
+    def interrupted(self, episodes, collection):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            if when == "after_commit_point":
+                original(self, episodes, collection)
+            raise KeyboardInterrupt
+        return original(self, episodes, collection)
+
+    ds = tmp_path / "ds"
+    DatasetWriter.append = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            collect("InvertedPendulum", 300, ds, seed=7, progress=False, chunk_steps=50)
+    finally:
+        DatasetWriter.append = original
+    info = collection_info(ds)
+    assert info["collections"][0]["steps"] == info["total_steps"] == len(load_transitions(ds))
+    assert info["collections"][0]["status"] == "interrupted"
+    collect("InvertedPendulum", None, ds, seed=7, resume=True, progress=False)
+    np.testing.assert_array_equal(_arrays(ds), reference)  # nothing lost, nothing twice
+    assert collection_info(ds)["collections"][0]["status"] == "complete"
+
+
+def test_metadata_claiming_more_episodes_than_exist_is_refused(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 20, ds, progress=False)
+    meta = json.loads((ds / "metadata.json").read_text())
+    (ds / "metadata.json").write_text(json.dumps({**meta, "total_episodes": 1_000_000}))
+    with pytest.raises(ValueError, match="1000000 episodes"):
+        collect("InvertedPendulum", 20, ds, seed=1, progress=False)
+
+
+# -- checksums --------------------------------------------------------------------------------
+def test_zeroed_bytes_in_an_episode_file_are_a_clear_error(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 200, ds, progress=False)
+    victim = sorted(ds.glob("*/part-0.arrow"), key=lambda p: int(p.parent.name))[0]
+    raw = bytearray(victim.read_bytes())
+    start = len(raw) // 2
+    raw[start : start + 64] = bytes(64)
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"(episode 0 .* corrupt|unreadable)"):
+        load_transitions(ds)
+
+
+def test_legacy_datasets_without_checksums_load_with_a_warning(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 50, ds, progress=False)
+    meta = json.loads((ds / "metadata.json").read_text())
+    meta["genenv"]["format_version"] = 1
+    (ds / "metadata.json").write_text(json.dumps(meta))
+    for ep_meta in ds.glob("*/metadata.json"):
+        m = json.loads(ep_meta.read_text())
+        m.pop("checksum")
+        ep_meta.write_text(json.dumps(m))
+    with pytest.warns(UserWarning, match="predates episode checksums"):
+        assert len(load_transitions(ds)) == 50
+    meta["genenv"]["format_version"] = 2
+    (ds / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no checksum"):
+        load_transitions(ds)

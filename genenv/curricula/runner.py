@@ -37,6 +37,7 @@ class RunState:
     imagined_steps: int = 0  # agent steps taken in the dream so far
     eval_real_env_steps: int = 0  # real steps spent on transfer tests and evaluation
     transfer: list[dict[str, Any]] = field(default_factory=list)
+    episodes_scored: int = 0  # dream episodes the curriculum scored, over every resume
     done: bool = False
 
 
@@ -73,21 +74,33 @@ def prepare_world(spec: CurriculumSpec, out: Path):
     device = spec.agent.device
     if spec.world.checkpoint is not None:
         return load_checkpoint(spec.world.checkpoint, device=device, expect_task=spec.task)
-    world_dir = out / "world"
-    if (world_dir / "metadata.json").exists():
-        return load_checkpoint(world_dir, device=device, expect_task=spec.task)
-    from genenv.data import collect, context_sampler, load_transitions
+    from genenv.data import collect, context_sampler, count_steps, load_transitions
+    from genenv.models.checkpoint import read_checkpoint_metadata
     from genenv.models.train import TrainConfig, train_world_model
 
-    data_dir = out / "data"
+    world_dir, data_dir = out / "world", out / "data"
+    # Always (re)enter the collection: it finishes an interrupted one up to data_steps, exactly,
+    # continuing its seed stream, and is a no-op once the dataset is complete.
     ranges = spec.generator_config().ranges
-    if not data_dir.exists() or not any(data_dir.iterdir()):
-        print(f"[collect] {spec.world.data_steps} random real steps over the ranges", flush=True)
+    have = count_steps(data_dir) if (data_dir / "metadata.json").is_file() else 0
+    if have < spec.world.data_steps:
+        print(f"[collect] {spec.world.data_steps - have} random real steps over the ranges")
         sampler = context_sampler(WorldSpec(spec.task), ranges)
-        collect(sampler, spec.world.data_steps, data_dir, seed=spec.seed, progress=True)
+        collect(
+            sampler,
+            None,
+            data_dir,
+            seed=spec.seed,
+            progress=True,
+            until_total=spec.world.data_steps,
+        )
+    steps = count_steps(data_dir)
+    world = world_dir / "metadata.json"
+    if world.exists() and read_checkpoint_metadata(world_dir).get("real_steps") == steps:
+        return load_checkpoint(world_dir, device=device, expect_task=spec.task)
     config = TrainConfig(max_epochs=spec.world.train_epochs, seed=spec.seed, device=device)
     model, report = train_world_model(load_transitions(data_dir), config, progress=True)
-    save_checkpoint(model, world_dir, metadata={"report": report})
+    save_checkpoint(model, world_dir, metadata={"report": report, "real_steps": steps})
     return model
 
 
@@ -235,11 +248,13 @@ def run_curriculum(
         raise ValueError(f"unknown sampler {sampler!r}; valid: {SAMPLERS}")
     state = RunState()
     if resume:
-        if not (out / "state.json").is_file():
-            raise FileNotFoundError(f"{out} has no state.json to resume from")
+        if not (out / "spec.yaml").is_file():
+            raise FileNotFoundError(f"{out} is not a curriculum run folder (no spec.yaml)")
         import json
 
-        saved_state = json.loads((out / "state.json").read_text())
+        saved_state = {}  # (a run killed in its first second has no state.json yet)
+        if (out / "state.json").is_file():
+            saved_state = json.loads((out / "state.json").read_text())
         if "eval_real_steps" in saved_state:  # the name before it matched the loop's
             saved_state["eval_real_env_steps"] = saved_state.pop("eval_real_steps")
         state = RunState(**saved_state)
@@ -248,8 +263,16 @@ def run_curriculum(
             raise ValueError(f"the spec differs from the one {out} was started with (spec.yaml)")
     elif (out / "state.json").exists():
         raise ValueError(f"{out} already holds a run; pass --resume to continue it")
+    # Spec and state go to disk before any work: a run is resumable from its first second.
+    from genenv.data.files import remove_stale_tmp
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    remove_stale_tmp(out)
+    spec_tmp = out / "spec.yaml.tmp"
+    spec_tmp.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    spec_tmp.replace(out / "spec.yaml")
+    atomic_write_json(out / "state.json", asdict(state))
+    scored_before = state.episodes_scored
     t0 = time.time()
     torch.manual_seed(spec.seed)
     run = CurriculumRun(spec, out, sampler, state)
@@ -300,6 +323,7 @@ def run_curriculum(
         bar.close()
         state.imagined_steps += int(agent.num_timesteps - steps_before)
         state.iteration += 1
+        state.episodes_scored = scored_before + callback.episodes
         save_agent(agent, agent_file, spec.recipe().algo)
         run.transfer_test(agent, model, level_sampler)
         run.save(level_sampler)
@@ -312,7 +336,7 @@ def run_curriculum(
         "iterations": state.iteration,
         "imagined_steps": state.imagined_steps,
         "eval_real_env_steps": state.eval_real_env_steps,
-        "episodes_scored": callback.episodes,
+        "episodes_scored": state.episodes_scored,
         "eval": evaluation,
         "transfer": state.transfer,
         "wall_clock_s": round(time.time() - t0, 1),

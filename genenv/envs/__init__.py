@@ -3,6 +3,8 @@
 Exports are imported lazily (`import genenv` stays light; torch loads on first use):
 `DreamVectorEnv`, `DreamConfig`, `DreamEnv`, `DreamSB3VecEnv`, `DreamParallelEnv`, and (with the
 `torchrl` extra) `DreamTorchRLEnv`.
+`DreamVectorEnv`, `DreamConfig`, `DreamEnv`, `DreamSB3VecEnv`, `DreamParallelEnv`,
+`PixelDreamVectorEnv`, `PixelDreamEnv`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _EXPORTS = {
     "DreamSB3VecEnv": "genenv.envs.sb3",
     "DreamParallelEnv": "genenv.envs.multiagent",
     "DreamTorchRLEnv": "genenv.envs.torchrl",
+    "PixelDreamVectorEnv": "genenv.envs.pixels",
+    "PixelDreamEnv": "genenv.envs.pixels",
 }
 __all__ = [name for name in _EXPORTS if name != "DreamTorchRLEnv"]  # that one needs torchrl
 

@@ -74,18 +74,11 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs, self.render_mode = int(num_envs), render_mode
         self.metadata = {**self.metadata, "autoreset_mode": cfg.autoreset_mode}
         self.single_observation_space, self.single_action_space = _world.task_spaces(self.task)
+        self.device = _world.resolve_device(device, world)
+        self.model = self._load_model(world)  # (a subclass may set its observation space here)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.device = _world.resolve_device(device, world)
-        obs_dim = self.single_observation_space.shape[0]
-        act_dim = self.single_action_space.shape[0]
-        self.model = _world.load_world(
-            world,
-            self.task,
-            self.device,
-            obs_dim,
-            act_dim,
-        )
+        obs_dim = self.model.obs_dim  # size of the imagined state (= the observation here)
         self.device = dev = self.model.device  # concrete ("cuda" -> "cuda:0")
         self._model_step = fast_step(self.model) if cfg.elite_only else self.model.step
         if cfg.compile:
@@ -103,9 +96,7 @@ class DreamVectorEnv(VectorEnv):
         self._next: dict[int, WorldSpec] = {}
         self._spec_resets: dict[int, int] = {}
         # (n, ctx_dim) contexts now; next-reset contexts, start poses (n, obs_dim) and their mask.
-        self._next_ctx, self._next_starts, self._next_has_start = _world.spec_tensors(
-            self._specs, obs_dim, dev
-        )
+        self._next_ctx, self._next_starts, self._next_has_start = self._spec_tensors(self._specs)
         self._ctx = self._next_ctx.clone()
         self._low = torch.as_tensor(self.single_action_space.low, device=dev)  # (act_dim,)
         self._high = torch.as_tensor(self.single_action_space.high, device=dev)
@@ -291,7 +282,7 @@ class DreamVectorEnv(VectorEnv):
         if not 0 <= index < self.num_envs:
             raise IndexError(f"slot {index} out of range for {self.num_envs} envs")
         _world.check_spec(spec, self.task, index)
-        ctx, starts, has = _world.spec_tensors([spec], self._obs.shape[1], self.device)
+        ctx, starts, has = self._spec_tensors([spec])
         self._next_ctx[index], self._next_starts[index] = ctx[0], starts[0]
         self._next_has_start[index] = has[0]
         self._resolve_specs()
@@ -301,7 +292,7 @@ class DreamVectorEnv(VectorEnv):
     def set_specs(self, specs: Sequence[WorldSpec]) -> None:
         """One new WorldSpec per slot, each from that slot's next reset on."""
         specs = _world.spec_list(specs, self.task, self.num_envs)
-        ctx, starts, has = _world.spec_tensors(specs, self._obs.shape[1], self.device)
+        ctx, starts, has = self._spec_tensors(specs)
         self._next_ctx, self._next_starts, self._next_has_start = ctx, starts, has
         self._resolve_specs()
         counts = self._resets.tolist()
@@ -326,6 +317,15 @@ class DreamVectorEnv(VectorEnv):
     def contexts(self) -> torch.Tensor:
         """(n, ctx_dim) the physics context of each slot now, on the device."""
         return self._ctx
+
+    def _load_model(self, world: Any) -> torch.nn.Module:
+        """The world model (instance or checkpoint), checked against the task's spaces."""
+        obs_dim, act_dim = self.single_observation_space.shape[0], self.single_action_space.shape[0]
+        return _world.load_world(world, self.task, self.device, obs_dim, act_dim)
+
+    def _spec_tensors(self, specs: Sequence[WorldSpec]):
+        """(contexts, start states, has-start mask) of `specs` (see `_world.spec_tensors`)."""
+        return _world.spec_tensors(specs, self.model.obs_dim, self.device)
 
     def _resolve_specs(self) -> None:
         if not self._next:
