@@ -10,6 +10,9 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
+
+from genenv.cli_args import one_line
 
 # name -> (module, one-line help). Order is the order `genenv --help` lists them in.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,15 +28,46 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse with one-line errors: `genenv CMD: error: ...`, exit code 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(ValueError(message))} (see --help)\n")
+
+
 def _top_parser() -> argparse.ArgumentParser:
     lines = "\n".join(f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items())
-    return argparse.ArgumentParser(
+    return CommandParser(
         prog="genenv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="genenv: train RL agents inside learned world models of MuJoCo tasks.",
         epilog=f"commands:\n{lines}\n\nRun `genenv COMMAND --help` for a command's options.",
         usage="genenv [-h] [--version] COMMAND [ARGS...]",
     )
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures that are the input's or the machine's fault, not genenv's: one line, exit 2.
+    Anything else is a bug and keeps its traceback."""
+    errors: list[type[BaseException]] = [ValueError, OSError]
+    for module, name in (("yaml", "YAMLError"), ("PIL.Image", "DecompressionBombError")):
+        cls = getattr(sys.modules.get(module), name, None)  # only raised once imported
+        if cls is not None:
+            errors.append(cls)
+    return tuple(errors)
+
+
+def _apply_common(args: argparse.Namespace) -> None:
+    """Options every command shares, applied before the command runs."""
+    threads = getattr(args, "threads", None)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if getattr(args, "no_progress", False):
+        from genenv import progress
+
+        progress.set_enabled(False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,27 +85,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        top.print_usage(sys.stderr)
         print(
-            f"genenv: unknown command {name!r}; choose from: {', '.join(COMMANDS)}", file=sys.stderr
+            f"genenv: error: unknown command {name!r}; choose from: {', '.join(COMMANDS)}",
+            file=sys.stderr,
         )
         return 2
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"genenv {name}",
         description=(module.__doc__ or help_).strip(),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
     try:
+        args = parser.parse_args(rest)
+    except SystemExit as exit_:  # --help (0) or a bad argument (2, message already printed)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        _apply_common(args)
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print("\ninterrupted; everything written so far is kept", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as err:  # user errors: one clear line, no traceback
-        print(f"genenv {name}: error: {err}", file=sys.stderr)
+    except expected_errors() as err:  # the user's input or the machine: one line, no traceback
+        sys.stdout.flush()
+        print(f"genenv {name}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -5,6 +5,21 @@ real-step budget is spent.
 Real steps are counted exactly and apart: `real_env_steps` are steps whose data trains the world
 model (they are the transitions in the run's dataset, so an interrupted collection can never make
 the count drift), `eval_real_env_steps` are steps spent only on transfer tests.
+`imagined_env_steps` are the dream steps the agent actually took (its own step counter, read
+before and after each `learn`: SB3 rounds a request up to whole rollouts, so the request is not
+the count).
+
+The agent comes from the recipe (`--recipe ppo | sac | mbpo | PATH`, see `agents/`): SB3 PPO/SAC
+train through the VecEnv adapter; genenv's on-device agents (`OnDevicePPO`, `MBPO`) take the
+dream env itself. An agent with `observe_real(transitions)` (MBPO) is handed the run's real
+dataset after every world-model fit: it mixes real transitions into its batches and sets its
+branched-rollout length from the real-step count.
+
+Interface other components build on:
+- `LoopConfig`: every knob of a run (written resolved to RUN_DIR/config.yaml).
+- `Run`: one run folder; its phases are `collect`, `train_world`, `transfer_test`; `summary()` is
+  what RUN_DIR/summary.json holds (keys documented in `Run.summary`).
+- `run_loop(out, config, resume)`: the orchestration.
 """
 
 from __future__ import annotations
@@ -19,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from genenv import cli_args as ca
+from genenv.config_checks import finite_floats, positive_ints
 from genenv.worlds.spec import Context, WorldSpec
 from genenv.worlds.tasks import get_task
 
@@ -34,6 +51,10 @@ class LoopConfig:
     initial_steps: int = 1000  # random-action real steps before the first world model
     steps_per_iteration: int = 1000  # real steps the agent collects per iteration
     recipe: str = "ppo"  # path to an agent recipe YAML, or a name in the repo's agents/ folder
+    imagined_steps: int | None = None  # imagined steps per iteration (None: the recipe's)
+    # Score dream steps with the stock task's own reward/termination instead of learned heads
+    # (None: the recipe's env.known_reward_termination, default False).
+    known_reward_termination: bool | None = None
     eval_every: int = 50_000  # imagined steps between transfer tests (K)
     eval_episodes: int = 5  # real (and imagined) episodes per transfer test (E)
     target_return: float | None = None  # stop early once a transfer test's real return reaches it
@@ -43,6 +64,22 @@ class LoopConfig:
     seed: int = 0
     video: bool = True  # side-by-side video at the end (recordings/ and TensorBoard)
     video_steps: int = 200
+
+    def __post_init__(self) -> None:
+        positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
+        positive_ints(self, "eval_episodes", "train_epochs", "video_steps")
+        positive_ints(self, "seed", allow_zero=True)
+        if self.imagined_steps is not None:
+            positive_ints(self, "imagined_steps")
+        finite_floats(self, "target_return", allow_none=True)
+        if self.initial_steps > self.real_steps:
+            raise ValueError(
+                f"initial_steps ({self.initial_steps}) must be <= real_steps ({self.real_steps})"
+            )
+        if not isinstance(self.context, dict):
+            raise ValueError(f"LoopConfig.context must be a mapping, got {self.context!r}")
+        if not isinstance(self.video, bool):
+            raise ValueError(f"LoopConfig.video must be true or false, got {self.video!r}")
 
     def spec(self) -> WorldSpec:
         return WorldSpec(self.task, Context.from_dict(self.context), seed=self.seed)
@@ -57,22 +94,44 @@ class LoopConfig:
         raise FileNotFoundError(f"recipe {self.recipe!r} not found (looked in . and {REPO_AGENTS})")
 
 
+def read_config(path: Path) -> LoopConfig:
+    """The LoopConfig a run folder's config.yaml holds (validated; clear errors when broken)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loop = raw.get("loop") if isinstance(raw, dict) else None
+    if not isinstance(loop, dict):
+        raise ValueError(f"{path} is not a genenv run config (no 'loop' mapping)")
+    unknown = sorted(set(loop) - {f.name for f in fields(LoopConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown loop key(s) {unknown}")
+    try:
+        config = LoopConfig(**loop)
+        config.spec()
+        return config
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 @dataclass
 class LoopState:
     """Progress of a run; written to RUN_DIR/state.json after every phase, read by --resume."""
 
     iteration: int = 0
     eval_real_env_steps: int = 0
-    imagined_env_steps: int = 0
+    imagined_env_steps: int = 0  # dream steps the agent actually took, over the whole run
+    iteration_imagined_steps: int = 0  # ... within the current iteration
     transfer: list[dict[str, Any]] = field(default_factory=list)
     world_real_steps: int = 0  # size of the dataset the saved world model was trained on
     done: bool = False
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # atomic
+    tmp.write_text(text)
+    tmp.replace(path)  # atomic: a kill leaves the old file or the new one, never half of one
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_text(path, json.dumps(data, indent=2))
 
 
 class Run:
@@ -98,13 +157,18 @@ class Run:
         """Training real steps so far: exactly the transitions stored in the run's dataset."""
         from genenv.data import count_steps
 
-        return count_steps(self.data_dir) if any(self.data_dir.iterdir()) else 0
+        return count_steps(self.data_dir) if (self.data_dir / "metadata.json").is_file() else 0
 
     def save_state(self) -> None:
         _write_json(self.out / "state.json", asdict(self.state))
         _write_json(self.out / "summary.json", self.summary())
 
     def summary(self) -> dict[str, Any]:
+        """RUN_DIR/summary.json: task, world_spec, recipe, algo, known_reward_termination,
+        iterations, real_env_steps (training), eval_real_env_steps (transfer tests only),
+        imagined_env_steps (as stepped), transfer (one row per test), final_real_return,
+        final_imagined_return, fidelity (`genenv.transfer.fidelity`), done; `run_loop` adds
+        wall_clock_s at the end."""
         from genenv.transfer import fidelity
 
         last = self.state.transfer[-1] if self.state.transfer else None
@@ -112,6 +176,8 @@ class Run:
             "task": self.config.task,
             "world_spec": self.spec.to_dict(),
             "recipe": str(self.config.recipe),
+            "algo": None if self.recipe is None else self.recipe.algo,
+            "known_reward_termination": self.known_reward_termination(),
             "iterations": self.state.iteration,
             "real_env_steps": self.real_env_steps(),
             "eval_real_env_steps": self.state.eval_real_env_steps,
@@ -124,11 +190,19 @@ class Run:
         }
 
     # -- phases ----------------------------------------------------------------------------------
-    def collect(self, steps: int, policy=None) -> None:
+    def collect(self, steps: int | None, policy=None, until_total: int | None = None) -> None:
         from genenv.data import collect
 
         seed = self.config.seed * 1000 + self.state.iteration
-        collect(self.spec, steps, self.data_dir, policy=policy, seed=seed, progress=True)
+        collect(
+            self.spec,
+            steps,
+            self.data_dir,
+            policy=policy,
+            seed=seed,
+            progress=True,
+            until_total=until_total,
+        )
 
     def train_world(self, previous=None):
         from genenv.data import load_transitions
@@ -183,6 +257,20 @@ class Run:
             flush=True,
         )
 
+    def known_reward_termination(self) -> bool:
+        if self.config.known_reward_termination is not None:
+            return bool(self.config.known_reward_termination)
+        return bool(self.recipe is not None and self.recipe.env.get("known_reward_termination"))
+
+    def world_for_tests(self, model):
+        """The model as transfer tests and videos should step it (same reward/termination as
+        the agent's dream)."""
+        if not self.known_reward_termination():
+            return model
+        from genenv.envs.known import KnownRewardTermination
+
+        return KnownRewardTermination(model)
+
     def reached_target(self) -> bool:
         target = self.config.target_return
         return bool(
@@ -195,59 +283,88 @@ class Run:
 def _dream_env(run: Run, model, recipe):
     from genenv.envs.vector import DreamVectorEnv
 
+    env = {**recipe.env, "known_reward_termination": run.known_reward_termination()}
     return DreamVectorEnv(
         task=run.config.task,
         world=model,
         num_envs=recipe.n_envs,
         device=run.config.device,
         specs=run.spec,
-        **recipe.env,
+        **env,
     )
+
+
+def _observe_real(run: Run, agent) -> None:
+    """Hand the run's real dataset to an agent that learns from it too (MBPO)."""
+    if hasattr(agent, "observe_real"):
+        from genenv.data import load_transitions
+
+        agent.observe_real(load_transitions(run.data_dir))
 
 
 def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) the loop; returns the summary that is also in RUN_DIR/summary.json."""
+    from genenv.agents.progress import learn_steps
     from genenv.agents.recipe import load_recipe
-    from genenv.agents.sb3 import build_agent, load_policy, save_agent, set_agent_env
+    from genenv.agents.sb3 import (
+        agent_file_name,
+        build_agent,
+        load_policy,
+        save_agent,
+        set_agent_env,
+    )
+    from genenv.data.files import remove_stale_tmp
     from genenv.models.checkpoint import load_checkpoint
 
     state = None
-    if resume:
+    if resume and (out / "state.json").is_file():  # (a run killed in its first second has none)
         state = LoopState(**json.loads((out / "state.json").read_text()))
-    run = Run(out, config, state)
     recipe = load_recipe(config.recipe_path(), config.task)
-    (out / "config.yaml").write_text(
-        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False)
+    # Config and state go to disk before any work, so a run is resumable from its first second.
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out)
+    _write_text(
+        out / "config.yaml",
+        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False),
     )
+    run = Run(out, config, state)
+    run.recipe = recipe
+    run.save_state()
+    per_iteration = config.imagined_steps or recipe.total_timesteps
     t0 = time.time()
     if run.real_env_steps() < config.initial_steps:  # also finishes an interrupted first collection
         print(f"[collect] {config.initial_steps} random real steps in {config.task}", flush=True)
-        run.collect(config.initial_steps - run.real_env_steps())
+        run.collect(None, until_total=config.initial_steps)
     world_ckpt = out / "world"
     model = None
     if resume and (world_ckpt / "metadata.json").exists():
         model = load_checkpoint(world_ckpt, device=config.device, expect_task=config.task)
     if model is None or run.state.world_real_steps != run.real_env_steps():
         model = run.train_world(previous=model)  # new data since the saved model: refit first
-    agent_file = out / "agent" / "agent.zip"
+    agent_file = out / "agent" / agent_file_name(recipe.algo)
+    if resume:
+        print(_resume_message(run, agent_file), flush=True)
     dream = _dream_env(run, model, recipe)
     if resume and agent_file.exists():
-        agent = load_policy(agent_file, device="cpu")
+        agent = load_policy(agent_file, device="cpu", overrides=recipe.hyperparams)
         set_agent_env(agent, dream)
     else:
         agent = build_agent(recipe, dream, seed=config.seed, tensorboard_log=str(out / "tb"))
+    _observe_real(run, agent)
     run.save_state()
     while not run.state.done:
         # 1. train in imagination, with a transfer test every `eval_every` imagined steps
-        target = (run.state.iteration + 1) * recipe.total_timesteps
-        while run.state.imagined_env_steps < target:
-            chunk = min(config.eval_every, target - run.state.imagined_env_steps)
-            agent.learn(chunk, reset_num_timesteps=False, progress_bar=True)
-            run.state.imagined_env_steps += chunk
-            run.transfer_test(agent, model)
+        while run.state.iteration_imagined_steps < per_iteration:
+            chunk = min(config.eval_every, per_iteration - run.state.iteration_imagined_steps)
+            desc = f"iteration {run.state.iteration + 1}: imagined steps to the next test"
+            stepped = learn_steps(agent, chunk, desc)  # what the agent ran, not what was asked
+            run.state.imagined_env_steps += stepped
+            run.state.iteration_imagined_steps += stepped
+            run.transfer_test(agent, run.world_for_tests(model))
             if run.reached_target():
                 break
         run.state.iteration += 1
+        run.state.iteration_imagined_steps = 0
         save_agent(agent, agent_file, recipe.algo)
         run.save_state()
         # 2. stop, or collect more real data with the agent and refine the model
@@ -262,6 +379,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         dream.close()
         dream = _dream_env(run, model, recipe)
         set_agent_env(agent, dream)
+        _observe_real(run, agent)
         run.save_state()
     if config.video:
         _record(run, agent, model)
@@ -273,12 +391,26 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
     return summary
 
 
+def _resume_message(run: Run, agent_file: Path) -> str:
+    """What --resume found in the run folder and where it goes on from."""
+    s, c = run.state, run.config
+    found = (
+        f"[resume] {run.out}: {run.real_env_steps():,} of {c.real_steps:,} real steps in the "
+        f"dataset, {s.iteration} iteration(s) done, {s.imagined_env_steps:,} imagined steps, "
+        f"{len(s.transfer)} transfer test(s), world model fit on {s.world_real_steps:,} steps, "
+        f"agent {'found' if agent_file.exists() else 'not saved yet (a new one starts)'}"
+    )
+    if s.done:
+        return found + "; the run is complete (only the final video and summary are redone)"
+    return found + f"; going on with iteration {s.iteration + 1}"
+
+
 def _record(run: Run, agent, model) -> None:
     from genenv.recording import record_side_by_side
 
     paths = record_side_by_side(
         run.spec,
-        model,
+        run.world_for_tests(model),
         agent,
         steps=run.config.video_steps,
         out_dir=run.out / "videos",
@@ -298,56 +430,93 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = LoopConfig()
     parser.add_argument("--task", default=defaults.task, help="task name (see genenv.worlds.TASKS)")
     parser.add_argument(
-        "--out", type=Path, help="run folder (config, data, world, agent, tb, summary)"
+        "--out", type=ca.out_dir, help="run folder (config, data, world, agent, tb, summary)"
     )
     parser.add_argument(
-        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run"
+        "--resume",
+        type=ca.in_dir,
+        metavar="RUN_DIR",
+        help="continue an interrupted run (its config.yaml decides everything)",
     )
     parser.add_argument(
-        "--real-steps", type=int, default=defaults.real_steps, help="budget of training real steps"
+        "--real-steps",
+        type=ca.positive_int,
+        default=defaults.real_steps,
+        help="budget of training real steps",
     )
     parser.add_argument(
-        "--initial-steps", type=int, default=defaults.initial_steps, help="random real steps first"
+        "--initial-steps",
+        type=ca.positive_int,
+        default=defaults.initial_steps,
+        help="random real steps first (<= --real-steps)",
     )
     parser.add_argument(
         "--steps-per-iteration",
-        type=int,
+        type=ca.positive_int,
         default=defaults.steps_per_iteration,
         help="real steps the agent collects per iteration",
     )
     parser.add_argument(
-        "--recipe", default=defaults.recipe, help="agent recipe YAML (path or name in agents/)"
+        "--recipe",
+        default=defaults.recipe,
+        help="agent recipe: ppo, sac, mbpo (names in agents/) or a YAML path",
+    )
+    parser.add_argument(
+        "--imagined-steps",
+        type=ca.positive_int,
+        default=None,
+        help="imagined steps per iteration (default: the recipe's total_timesteps)",
+    )
+    parser.add_argument(
+        "--known-reward-termination",
+        action="store_true",
+        default=None,
+        help="score dream steps with the stock task's own reward and termination functions "
+        "instead of the world model's learned heads (stock MuJoCo tasks only)",
     )
     parser.add_argument(
         "--eval-every",
-        type=int,
+        type=ca.positive_int,
         default=defaults.eval_every,
         help="imagined steps between transfer tests",
     )
     parser.add_argument(
         "--eval-episodes",
-        type=int,
+        type=ca.int_between(1, 10_000),
         default=defaults.eval_episodes,
         help="episodes per transfer test",
     )
     parser.add_argument(
-        "--target-return", type=float, default=None, help="stop once the real return reaches this"
+        "--target-return",
+        type=ca.finite_float,
+        default=None,
+        help="stop once the real return reaches this",
     )
     parser.add_argument(
-        "--train-epochs", type=int, default=defaults.train_epochs, help="max world-model epochs"
+        "--train-epochs",
+        type=ca.positive_int,
+        default=defaults.train_epochs,
+        help="max world-model epochs",
     )
     parser.add_argument(
         "--context",
         nargs="*",
+        type=ca.context_pair,
         default=[],
         metavar="FIELD=VALUE",
         help="physics context, e.g. gravity=5",
     )
     parser.add_argument(
-        "--device", default=defaults.device, help="torch device for the model and dream env"
+        "--device",
+        type=ca.device,
+        default=defaults.device,
+        help="torch device for the model and dream env",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--seed", type=ca.seed, default=defaults.seed, help="seed of every phase of the run"
+    )
     parser.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
+    ca.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -356,25 +525,27 @@ def run(args: argparse.Namespace) -> int:
         cfg_file = out / "config.yaml"
         if not cfg_file.is_file():
             raise FileNotFoundError(f"{out} is not a run folder (no config.yaml)")
-        raw = yaml.safe_load(cfg_file.read_text())["loop"]
-        config = LoopConfig(**{f.name: raw[f.name] for f in fields(LoopConfig) if f.name in raw})
+        config = read_config(cfg_file)
         summary = run_loop(out, config, resume=True)
     else:
         if args.out is None:
             raise ValueError("give --out RUN_DIR (or --resume RUN_DIR)")
-        context = {}
-        for item in args.context:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--context takes FIELD=VALUE, got {item!r}")
-            context[key] = float(value)
+        context = dict(args.context)
         get_task(args.task)
+        if args.imagined_steps is not None and args.imagined_steps < 1:
+            raise ValueError("--imagined-steps must be a positive integer")
+        if args.known_reward_termination:
+            from genenv.worlds.known import known_task
+
+            known_task(args.task)  # a clear error for a task without known functions
         config = LoopConfig(
             task=args.task,
             real_steps=args.real_steps,
             initial_steps=args.initial_steps,
             steps_per_iteration=args.steps_per_iteration,
             recipe=args.recipe,
+            imagined_steps=args.imagined_steps,
+            known_reward_termination=args.known_reward_termination,
             eval_every=args.eval_every,
             eval_episodes=args.eval_episodes,
             target_return=args.target_return,
@@ -385,10 +556,12 @@ def run(args: argparse.Namespace) -> int:
             video=not args.no_video,
         )
         config.spec()  # validate the context before any work
+        config.recipe_path()  # and that the recipe exists
         if args.out.exists() and any(args.out.iterdir()):
             raise ValueError(
                 f"{args.out} exists and is not empty; use --resume {args.out} or a new --out"
             )
+        ca.check_writable(args.out)
         summary = run_loop(args.out, config)
     print(
         json.dumps(

@@ -64,7 +64,7 @@ def test_replay_distribution_matches_hand_computed_weights():
     np.testing.assert_allclose(probs, [0.2417582, 0.5142857, 0.2439560], atol=1e-7)
 
 
-def test_bug_argsort_wrong_axis_ranks_are_inverse_permutation():
+def test_ranks_are_the_inverse_permutation_of_the_sort():
     # argsort(-scores) = [1, 2, 0] is the order; the ranks are [3, 1, 2]. beta = 1 -> 1/rank.
     p = rank_weights(np.array([0.5, 2.0, 1.0]), temperature=1.0)
     total = 1 / 3 + 1 + 1 / 2
@@ -74,7 +74,7 @@ def test_bug_argsort_wrong_axis_ranks_are_inverse_permutation():
         rank_weights(np.array([[0.5], [2.0], [1.0]]), temperature=1.0)
 
 
-def test_bug_temperature_is_a_power_not_a_division():
+def test_temperature_is_a_power_not_a_division():
     # A division by the temperature would normalise away; a power changes the distribution.
     p_half = rank_weights(np.array([3.0, 2.0, 1.0]), temperature=0.5)  # 1, 1/4, 1/9
     p_quarter = rank_weights(np.array([3.0, 2.0, 1.0]), temperature=0.25)  # 1, 1/16, 1/81
@@ -82,7 +82,7 @@ def test_bug_temperature_is_a_power_not_a_division():
     np.testing.assert_allclose(p_quarter, np.array([1296, 81, 16]) / 1393)
 
 
-def test_bug_weights_never_divide_by_zero():
+def test_weights_never_divide_by_zero():
     # Every level sampled at the current count: staleness all zero -> uniform, not 0/0.
     np.testing.assert_allclose(staleness_weights(np.array([4, 4, 4]), 4), [1 / 3] * 3)
     buf = _buffer_with([1.0, 1.0, 1.0], [7, 7, 7], count=7, rho=1.0)

@@ -285,13 +285,6 @@ def test_rgb_array_render_draws_the_imagined_pose(cheetah):
         DreamEnv("HalfCheetah", cheetah, render_mode="human")
 
 
-def test_throughput_script_measures(cheetah):
-    from genenv.envs.throughput import measure
-
-    result = measure("HalfCheetah", 8, steps=3, warmup=1, world=cheetah)
-    assert result.num_envs == 8 and result.steps == 3 and result.steps_per_second > 0
-
-
 @pytest.mark.expensive
 def test_compiled_step_matches_plain_step():
     """torch.compile (off by default; ~1 min to compile on 2 CPU cores) steps the same world."""

@@ -90,6 +90,23 @@ def test_summary_schema_and_exact_real_step_accounting(tmp_path):
     assert "transfer/ratio" in acc.Tags()["scalars"]
 
 
+def test_imagined_steps_count_what_the_agent_stepped(tmp_path):
+    """A chunk that is not a whole number of rollouts: SB3 PPO (16 envs x 32 steps = 512 per
+    rollout) asked for 300 steps runs 512; the summary counts the 512, not the 300."""
+    import zipfile
+
+    out = tmp_path / "run"
+    config = _tiny_config(tmp_path, real_steps=550, eval_every=300, imagined_steps=700)
+    summary = run_loop(out, config)
+    # per iteration: ask 300 -> 512 stepped; ask min(300, 700 - 512) = 188 -> 512 stepped
+    assert summary["iterations"] == 2
+    assert summary["imagined_env_steps"] == 2 * 1024
+    assert [r["imagined_steps"] for r in summary["transfer"]] == [512, 1024, 1536, 2048]
+    with zipfile.ZipFile(out / "agent" / "agent.zip") as zf:  # the agent's own counter
+        assert json.loads(zf.read("data"))["num_timesteps"] == summary["imagined_env_steps"]
+    assert json.loads((out / "state.json").read_text())["imagined_env_steps"] == 2048
+
+
 def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch):
     import genenv.loop as loop
 

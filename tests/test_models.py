@@ -211,7 +211,7 @@ def test_rollout_loss_of_one_step_is_the_one_step_loss(trained):
     idx = torch.arange(12).reshape(3, 4)  # (E, B)
     beta = torch.zeros(model.out_dim)
     one = _step_loss(model, tr, idx, model.target_norm(tr["target"])[idx], beta, torch.tensor(2.0))
-    roll = _rollout_loss(model, tr, idx, 1, beta, torch.tensor(2.0))
+    roll = _rollout_loss(model, model, tr, idx, 1, beta, torch.tensor(2.0))
     for a, b in zip(one, roll, strict=True):
         assert a.item() == pytest.approx(b.item(), rel=1e-6)
 

@@ -225,7 +225,7 @@ def test_learns_inverted_pendulum_in_imagination(tmp_path):
     assert np.mean(returns) >= 500, returns
 
 
-def test_lead_integration_api(tmp_path):
+def test_recipe_api_continues_runs_and_swaps_envs(tmp_path):
     """What `genenv.agents.sb3.build_agent` and the loop call: from_recipe(Recipe, env, seed,
     tensorboard_log), SB3-style learn kwargs that continue a run, and set_dream_env."""
     from genenv.agents.recipe import load_recipe
@@ -265,3 +265,25 @@ def test_load_rejects_corrupt_weights(tmp_path):
     (folder / "ppo.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="cannot load"):
         OnDevicePPO.load(folder)
+
+
+def test_train_agent_saves_an_ondevice_agent_as_a_folder_not_a_zip(tmp_path):
+    """`genenv train-agent` with an on-device recipe writes OUT/agent/policy/ (safetensors + JSON),
+    and the run's agent folder loads back through agent.json."""
+    from genenv.agents.sb3 import load_policy
+    from genenv.cli import main
+    from genenv.envs.testing import random_world_model
+    from genenv.models.checkpoint import save_checkpoint
+
+    world = save_checkpoint(
+        random_world_model("InvertedPendulum", EnsembleConfig(2, 1, 16, 1)), tmp_path / "world"
+    )
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe.update(algo="OnDevicePPO", n_envs=8, total_timesteps=64, tasks={})
+    recipe["hyperparams"].update(n_steps=4, batch_size=32, n_epochs=1)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    argv = ["train-agent", "--recipe", str(tmp_path / "tiny.yaml"), "--world", str(world)]
+    assert main([*argv, "--out", str(out), "--eval-every", "64", "--eval-episodes", "1"]) == 0
+    assert (out / "agent" / "policy").is_dir() and not (out / "agent" / "agent.zip").exists()
+    assert isinstance(load_policy(out / "agent"), OnDevicePPO)

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from genenv.agents.ppo_config import PPOConfig, deep_merge
+from genenv.agents.ppo_config import PPOConfig
 from genenv.agents.ppo_nets import ActorCritic, RunningMeanStd
 
-__all__ = ["OnDevicePPO", "PPOConfig", "deep_merge"]
+__all__ = ["OnDevicePPO", "PPOConfig"]
 
 FORMAT_VERSION = 1
 META_FILE, WEIGHTS_FILE = "ppo.json", "ppo.safetensors"  # what `save` writes into its folder
@@ -146,7 +146,7 @@ class OnDevicePPO:
         continues the step count and the running episodes instead of resetting the env;
         `progress_bar` is SB3's name for `progress`.
         """
-        from tqdm.auto import tqdm
+        from genenv.progress import progress_bar
 
         env, cfg, dev = self.env, self.config, self.device
         if env is None:
@@ -172,7 +172,9 @@ class OnDevicePPO:
         per_iter = env.num_envs * cfg.n_steps
         iterations = max(1, math.ceil(total_timesteps / per_iter))
         show = progress if progress_bar is None else progress_bar
-        bar = tqdm(total=iterations * per_iter, disable=not show, unit="step", desc="ppo")
+        bar = progress_bar(
+            total=iterations * per_iter, disable=not show, unit="step", desc="ppo imagined steps"
+        )
         for it in range(iterations):
             lr = cfg.learning_rate * ((1.0 - it / iterations) if cfg.lr_schedule == "linear" else 1)
             for group in self.optimizer.param_groups:

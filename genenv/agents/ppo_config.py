@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from genenv.agents.recipe import deep_merge
+
 ACTIVATION_NAMES = ("tanh", "relu", "elu", "silu")
 # SB3 keys that carry no meaning for this agent and are accepted silently in recipes.
 _IGNORED_KEYS = {"verbose", "device", "tensorboard_log", "stats_window_size", "seed"}
@@ -106,12 +108,3 @@ class PPOConfig:
             kw.setdefault("normalize_obs", bool(norm))
             kw.setdefault("normalize_reward", bool(norm))
         return cls(**kw)
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` merged into a copy of `base`, recursing into nested dicts."""
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = deep_merge(out[key], value) if both else value
-    return out

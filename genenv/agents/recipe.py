@@ -16,7 +16,13 @@ import yaml
 from genenv.worlds.tasks import get_task
 
 RECIPE_KEYS = {"algo", "policy", "n_envs", "total_timesteps", "hyperparams", "policy_kwargs", "env"}
-ENV_KEYS = {"max_episode_steps", "start", "uncertainty_penalty", "uncertainty_threshold"}
+ENV_KEYS = {
+    "max_episode_steps",
+    "start",
+    "uncertainty_penalty",
+    "uncertainty_threshold",
+    "known_reward_termination",
+}
 ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "silu": "SiLU", "gelu": "GELU"}
 
 
@@ -51,11 +57,12 @@ class Recipe:
         return kwargs
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` merged into a deep copy of `base`, recursing into nested dicts."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -66,7 +73,7 @@ def load_recipe(path: str | Path, task: str) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path} not found (recipes ship in the agents/ folder)")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping")
     task = get_task(task).name
@@ -74,7 +81,7 @@ def load_recipe(path: str | Path, task: str) -> Recipe:
     unknown_tasks = sorted(set(overrides) - {t for t in overrides if _is_task(t)})
     if unknown_tasks:
         raise ValueError(f"recipe {path}: unknown task(s) in 'tasks': {unknown_tasks}")
-    resolved = _deep_merge(raw, overrides.get(task, {}))
+    resolved = deep_merge(raw, overrides.get(task, {}))
     unknown = sorted(set(resolved) - RECIPE_KEYS)
     if unknown:
         raise ValueError(f"recipe {path}: unknown key(s) {unknown}; valid: {sorted(RECIPE_KEYS)}")
@@ -91,11 +98,82 @@ def load_recipe(path: str | Path, task: str) -> Recipe:
         raise ValueError(
             f"recipe {path}: unknown algo {resolved['algo']!r}; valid: {sorted(ALGOS)}"
         )
+    for key in ("hyperparams", "policy_kwargs", "env"):
+        if not isinstance(resolved.get(key) or {}, dict):
+            raise ValueError(f"recipe {path}: {key!r} must be a mapping")
     recipe = Recipe(source=str(path), **resolved)
     for name in ("n_envs", "total_timesteps"):
-        if not isinstance(getattr(recipe, name), int) or getattr(recipe, name) < 1:
-            raise ValueError(f"recipe {path}: {name} must be a positive integer")
+        value = getattr(recipe, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"recipe {path}: {name} must be a positive integer, got {value!r}")
+    try:
+        check_recipe_values(recipe)
+    except ValueError as err:
+        raise ValueError(f"recipe {path}: {err}") from None
     return recipe
+
+
+# Hyper-parameters that count something (>= 1) and ones that are probabilities/discounts.
+_COUNT_KEYS = {"n_steps", "batch_size", "n_epochs", "buffer_size", "gradient_steps", "minibatches"}
+_UNIT_KEYS = {"gamma", "gae_lambda", "tau"}
+
+
+def check_recipe_values(recipe: Recipe) -> None:
+    """Values a recipe's algorithm would choke on later, found now: unknown or non-finite
+    hyper-parameters, bad counts, a bad net_arch, bad dream-env options."""
+    import inspect
+    import math
+
+    from genenv.agents.sb3 import ALGOS, algo_class
+
+    cls = algo_class(recipe.algo)
+    if ALGOS[recipe.algo][2] == "sb3":
+        valid = set(inspect.signature(cls.__init__).parameters) - {"self", "policy", "env"}
+        valid -= {"seed", "verbose", "device", "tensorboard_log", "policy_kwargs"}  # genenv's
+        unknown = sorted(set(recipe.hyperparams) - valid)
+        if unknown:
+            raise ValueError(
+                f"unknown {recipe.algo} hyperparameter(s) {unknown}; valid: {sorted(valid)}"
+            )
+    for key, value in recipe.hyperparams.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value):
+            raise ValueError(f"hyperparams.{key} must be finite, got {value!r}")
+        if key in _COUNT_KEYS and (value < 1 or value != int(value)):
+            raise ValueError(f"hyperparams.{key} must be a positive integer, got {value!r}")
+        if key in _UNIT_KEYS and not 0 <= value <= 1:
+            raise ValueError(f"hyperparams.{key} must be in [0, 1], got {value!r}")
+        if key == "learning_rate" and value <= 0:
+            raise ValueError(f"hyperparams.learning_rate must be > 0, got {value!r}")
+    _check_net_arch(recipe.policy_kwargs.get("net_arch"))
+    for key in ("uncertainty_penalty", "uncertainty_threshold"):
+        value = recipe.env.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0:
+            raise ValueError(f"env.{key} must be a finite number >= 0, got {value!r}")
+    steps = recipe.env.get("max_episode_steps")
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1)
+    ):
+        raise ValueError(f"env.max_episode_steps must be >= 1 (or -1: never), got {steps!r}")
+
+
+def _check_net_arch(arch: Any) -> None:
+    if arch is None:
+        return
+    layers = arch.values() if isinstance(arch, dict) else [arch]
+    for sizes in layers:
+        ok = isinstance(sizes, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 65536 for n in sizes
+        )
+        if not ok:
+            raise ValueError(
+                "policy_kwargs.net_arch must be a list of layer widths in [1, 65536] "
+                f"(or a mapping of such lists, e.g. pi/vf), got {arch!r}"
+            )
 
 
 def _is_task(name: str) -> bool:

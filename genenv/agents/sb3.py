@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,13 @@ ALGOS: dict[str, tuple[str, str, str]] = {
     "TD3": ("stable_baselines3", "TD3", "sb3"),
     "OnDevicePPO": ("genenv.agents.ppo", "OnDevicePPO", "ondevice"),
 }
+SB3_RUNTIME = (  # runtime state SB3 would pickle into a zip: not saved
+    "_last_obs",
+    "_last_original_obs",
+    "_last_episode_starts",
+    "ep_info_buffer",
+    "ep_success_buffer",
+)
 AGENT_META = "agent.json"  # written beside every saved agent: which class loads it
 
 
@@ -34,16 +40,24 @@ def algo_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def agent_file_name(algo: str) -> str:
+    """Where a run keeps its agent inside RUN_DIR/agent/: an SB3 zip, or an on-device agent's
+    folder (safetensors weights + JSON)."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; valid: {sorted(ALGOS)}")
+    return "agent.zip" if ALGOS[algo][2] == "sb3" else "policy"
+
+
 def build_agent(recipe: Recipe, dream_env, seed: int = 0, tensorboard_log: str | None = None):
     """A fresh agent for `recipe`, training on `dream_env` (a `DreamVectorEnv`)."""
     cls = algo_class(recipe.algo)
     if ALGOS[recipe.algo][2] == "ondevice":
         return cls.from_recipe(recipe, dream_env, seed=seed, tensorboard_log=tensorboard_log)
-    from genenv.envs.sb3 import SB3VecEnvAdapter
+    from genenv.envs.sb3 import DreamSB3VecEnv
 
     return cls(
         recipe.policy,
-        SB3VecEnvAdapter(dream_env),
+        DreamSB3VecEnv(dream_env),
         seed=seed,
         verbose=0,
         device="cpu" if recipe.algo == "PPO" else "auto",
@@ -58,55 +72,71 @@ def set_agent_env(agent, dream_env) -> None:
     if hasattr(agent, "set_dream_env"):
         agent.set_dream_env(dream_env)
         return
-    from genenv.envs.sb3 import SB3VecEnvAdapter
+    from genenv.envs.sb3 import DreamSB3VecEnv
 
-    agent.set_env(SB3VecEnvAdapter(dream_env))
+    agent.set_env(DreamSB3VecEnv(dream_env))
 
 
 def save_agent(agent, path: str | Path, algo: str) -> Path:
     """Save an agent to `path` (a .zip for SB3) with an `agent.json` naming its class."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    agent.save(str(path))
+    if ALGOS.get(algo, ("", "", "sb3"))[2] == "sb3":
+        # Runtime arrays SB3 would pickle: the safe loader refuses pickles, and `learn` after a
+        # load resets the env when they are missing, so leave them out.
+        agent.save(str(path), exclude=list(SB3_RUNTIME))
+    else:
+        agent.save(str(path))
     (path.parent / AGENT_META).write_text(json.dumps({"algo": algo, "file": path.name}))
     return path
 
 
-def load_policy(path: str | Path, device: str = "cpu"):
+def load_policy(
+    path: str | Path, device: str = "cpu", env: Any = None, overrides: dict | None = None
+):
     """Load a saved agent (anything with SB3's `predict`) from a file or a run's agent folder.
 
-    The class comes from the `agent.json` beside the file; for a bare SB3 zip without one, from
-    the zip's own metadata (SB3 stores the policy class and the algorithm's hyper-parameters).
+    SB3 zips go through `genenv.data.sb3_zip.load_sb3_model`: nothing pickled in the file runs,
+    and a zip needing its own code is refused with a clear error. `env` (an SB3 VecEnv) attaches
+    the agent for further training; `overrides` replace pickled entries by name (a recipe's
+    hyperparams). genenv's own agents (agent.json says so) load from safetensors.
     """
+    from genenv.data.sb3_zip import load_sb3_model
+
     path = Path(path)
     if path.is_dir():
         meta = path / AGENT_META
         if not meta.is_file():
             raise FileNotFoundError(f"{path} has no {AGENT_META}; pass the agent file itself")
-        path = path / json.loads(meta.read_text())["file"]
+        path = path / _bare_name(_read_agent_meta(meta).get("file"), meta)
     if not path.exists():
         raise FileNotFoundError(f"agent file {path} not found")
     meta = path.parent / AGENT_META
-    if meta.is_file() and json.loads(meta.read_text()).get("file") == path.name:
-        algo = json.loads(meta.read_text())["algo"]
-    else:
-        algo = _sb3_algo_from_zip(path)
-    return algo_class(algo).load(str(path), device=device)
+    algo = None
+    if meta.is_file():
+        info = _read_agent_meta(meta)
+        if info.get("file") == path.name:
+            algo = info.get("algo")
+    if algo in ALGOS and ALGOS[algo][2] == "ondevice":
+        return algo_class(algo).load(str(path), device=device)
+    return load_sb3_model(path, device=device, env=env, overrides=overrides)
 
 
-def _sb3_algo_from_zip(path: Path) -> str:
+def _read_agent_meta(meta: Path) -> dict[str, Any]:
     try:
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("data"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a stable-baselines3 agent zip ({err})") from None
-    policy_module = str(data.get("policy_class", {}).get("__module__", ""))
-    for name in ("sac", "td3"):
-        if f"stable_baselines3.{name}." in policy_module:
-            return name.upper()
-    if "clip_range" in data:
-        return "PPO"
-    raise ValueError(f"cannot tell which SB3 algorithm saved {path}; add an {AGENT_META}")
+        info = json.loads(meta.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{meta} is not valid JSON ({err})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{meta} must hold a JSON object")
+    return info
+
+
+def _bare_name(name: Any, meta: Path) -> str:
+    """`name` if it is a plain file name (no folder part), else a clear error."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"{meta}: 'file' must be a bare file name inside its folder, got {name!r}")
+    return name
 
 
 class RandomPolicy:

@@ -20,15 +20,18 @@ from typing import Any
 
 import torch
 
+from genenv import cli_args as ca
 from genenv.bench.measure import (
     bench_dream,
     bench_memory,
     bench_real,
     in_fresh_process,
     machine_info,
+    provenance,
 )
 from genenv.bench.ppo import bench_ppo
 from genenv.bench.report import to_markdown
+from genenv.config_checks import finite_floats, positive_ints
 
 DEFAULT_TASKS = ["InvertedPendulum", "HalfCheetah", "Ant"]
 DEFAULT_SIZES = [1, 64, 1024, 16384]
@@ -53,19 +56,34 @@ class BenchConfig:
     ppo_steps: int = 200_000  # imagined steps measured for each PPO
     ppo_target: int = 1_000_000  # steps the reported wall-clock is for (extrapolated if needed)
     skip: list[str] = field(default_factory=list)  # sections to skip: real, dream, ppo, memory
-    out: str = "benchmarks/results/throughput"  # writes <out>.json and <out>.md
+    out: str = "runs/bench/throughput"  # writes <out>.json and <out>.md (the CLI: a new folder)
     seed: int = 0
     note: str = ""  # free text printed under the machine line (e.g. how loaded the machine was)
+
+    def __post_init__(self) -> None:
+        positive_ints(self, "threads", "max_iters", "ppo_steps", "ppo_target")
+        finite_floats(
+            self, "min_seconds", "real_mem_budget_gb", "real_build_budget_s", positive=True
+        )
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.num_envs):
+            raise ValueError(f"BenchConfig.num_envs must be positive integers, got {self.num_envs}")
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
+            raise ValueError(f"BenchConfig.widths must be positive integers, got {self.widths}")
 
 
 def run_all(cfg: BenchConfig) -> dict[str, Any]:
     """Every section of the benchmark, with a tqdm bar; returns the JSON-ready results."""
-    from tqdm.auto import tqdm
+    from genenv.progress import progress_bar
 
     torch.set_num_threads(cfg.threads)
-    res: dict[str, Any] = {"machine": machine_info(cfg), "config": asdict(cfg), "throughput": {}}
+    res: dict[str, Any] = {
+        "provenance": provenance(),
+        "machine": machine_info(cfg),
+        "config": asdict(cfg),
+        "throughput": {},
+    }
     points = [(t, n) for t in cfg.tasks for n in cfg.num_envs]
-    bar = tqdm(total=len(points), desc="throughput", unit="point")
+    bar = progress_bar(total=len(points), desc="throughput points", unit="point")
     for task in cfg.tasks:
         per_env: dict[str, float] = {}
         for n in sorted(cfg.num_envs):
@@ -96,48 +114,70 @@ def run_all(cfg: BenchConfig) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = BenchConfig()
     parser.add_argument("--tasks", nargs="+", default=d.tasks, help="task names")
-    parser.add_argument("--num-envs", nargs="+", type=int, default=d.num_envs, help="batch sizes")
-    parser.add_argument("--device", default=d.device, help="torch device for imagined envs and PPO")
-    parser.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    parser.add_argument(
+        "--num-envs",
+        nargs="+",
+        type=ca.int_between(1, 1 << 20),
+        default=d.num_envs,
+        help="batch sizes",
+    )
+    parser.add_argument(
+        "--device",
+        type=ca.device,
+        default=d.device,
+        help="torch device for imagined envs and PPO",
+    )
+    parser.add_argument(
+        "--threads",
+        type=ca.threads,
+        default=d.threads,
+        help="torch CPU threads of the measurements (the real vector env is single-threaded)",
+    )
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the dream env's model network"
     )
     parser.add_argument(
         "--widths",
         nargs="*",
-        type=int,
+        type=ca.int_between(1, 8192),
         default=d.widths,
         help="extra ensemble widths timed at HalfCheetah x 1024 envs",
     )
     parser.add_argument(
-        "--min-seconds", type=float, default=d.min_seconds, help="measure each point this long ..."
+        "--min-seconds",
+        type=ca.positive_float,
+        default=d.min_seconds,
+        help="measure each point this long ...",
     )
     parser.add_argument(
         "--max-iters",
-        type=int,
+        type=ca.positive_int,
         default=d.max_iters,
         help="... or this many vector steps, whichever first",
     )
     parser.add_argument(
         "--real-mem-budget-gb",
-        type=float,
+        type=ca.positive_float,
         default=d.real_mem_budget_gb,
         help="skip real vector envs whose estimated RSS exceeds this",
     )
     parser.add_argument(
         "--real-build-budget-s",
-        type=float,
+        type=ca.positive_float,
         default=d.real_build_budget_s,
         help="skip real vector envs whose estimated build time exceeds this",
     )
     parser.add_argument("--ppo-task", default=d.ppo_task, help="task of the PPO comparison")
     parser.add_argument("--ppo-recipe", default=d.ppo_recipe, help="SB3-form PPO recipe (YAML)")
     parser.add_argument(
-        "--ppo-steps", type=int, default=d.ppo_steps, help="imagined steps measured per PPO"
+        "--ppo-steps",
+        type=ca.positive_int,
+        default=d.ppo_steps,
+        help="imagined steps measured per PPO",
     )
     parser.add_argument(
         "--ppo-target",
-        type=int,
+        type=ca.positive_int,
         default=d.ppo_target,
         help="steps the PPO wall-clock is reported for (extrapolated)",
     )
@@ -148,9 +188,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["real", "dream", "ppo", "memory"],
         help="sections to skip",
     )
-    parser.add_argument("--out", default=d.out, help="output path stem (.json and .md)")
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output path stem (writes STEM.json and STEM.md); default: a new run folder "
+        "runs/bench-YYYYmmdd-HHMMSS/throughput, so committed results are never overwritten "
+        "unless named (benchmarks/results/throughput)",
+    )
+    parser.add_argument("--seed", type=ca.seed, default=d.seed, help="seed")
     parser.add_argument("--note", default=d.note, help="free text for the table's header")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar or progress log lines"
+    )
+
+
+def default_out() -> str:
+    """A fresh run folder for a bench run (never the committed benchmarks/results)."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path("runs") / f"bench-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = Path("runs") / f"bench-{stamp}-{n}"
+    return str(folder / "throughput")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,19 +232,20 @@ def run(args: argparse.Namespace) -> int:
         ppo_steps=args.ppo_steps,
         ppo_target=args.ppo_target,
         skip=list(args.skip),
-        out=args.out,
+        out=args.out or default_out(),
         seed=args.seed,
         note=args.note,
     )
-    if any(n < 1 for n in cfg.num_envs) or any(w < 1 for w in cfg.widths):
-        raise ValueError("--num-envs and --widths values must be >= 1")
     from genenv.worlds.tasks import get_task
 
     cfg.tasks = [get_task(t).name for t in cfg.tasks]  # unknown names fail here, listing tasks
     if "ppo" not in cfg.skip and not Path(cfg.ppo_recipe).is_file():
         raise FileNotFoundError(f"PPO recipe {cfg.ppo_recipe} not found (or pass --skip ppo)")
-    res = run_all(cfg)
     out = Path(cfg.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a path stem, e.g. {out / 'throughput'}")
+    ca.check_writable(out.parent)
+    res = run_all(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2))
     text = to_markdown(res)

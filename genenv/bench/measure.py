@@ -3,10 +3,15 @@ env slot, and the machine's description."""
 
 from __future__ import annotations
 
+import datetime
 import gc
 import os
 import platform
+import shlex
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,8 +55,38 @@ def machine_line(device: str = "cpu") -> str:
     return f"{cpu_name()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
+def provenance(argv: list[str] | None = None) -> dict[str, str]:
+    """What a table's header names besides the machine: the command line that wrote it, the UTC
+    date, and the git short hash of the code measured ("-dirty" with uncommitted changes)."""
+    argv = list(sys.argv if argv is None else argv)
+    if Path(argv[0]).name == "genenv":
+        command = shlex.join(["genenv", *argv[1:]])
+    else:
+        script = Path(argv[0])
+        if script.is_absolute() and script.is_relative_to(Path.cwd()):
+            script = script.relative_to(Path.cwd())
+        command = shlex.join(["python", str(script), *argv[1:]])
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "-dirty"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return {"command": command, "date": now.strftime("%Y-%m-%d %H:%M UTC"), "git": commit}
+
+
 def machine_info(cfg: BenchConfig) -> dict[str, Any]:
     info = {
+        "line": machine_line(cfg.device),
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": cfg.threads,
@@ -66,36 +101,27 @@ def machine_info(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def model_for(task: str, device: str, hidden: int | None = None):
-    """A random-init ensemble for `task`: the default size, or `hidden` units per layer."""
-    from genenv.envs._world import task_spaces
-    from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
-    from genenv.worlds.spec import CONTEXT_FIELDS
+    """A random-init ensemble for `task` on `device`: the default size, or `hidden` units."""
+    from genenv.envs.testing import random_world_model
+    from genenv.models.ensemble import EnsembleConfig
 
-    obs_space, act_space = task_spaces(task)
-    config = EnsembleConfig() if hidden is None else EnsembleConfig(hidden_size=hidden)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = EnsembleWorldModel(
-            task,
-            obs_space.shape[0],
-            act_space.shape[0],
-            len(CONTEXT_FIELDS),
-            config,
-            action_low=act_space.low.tolist(),
-            action_high=act_space.high.tolist(),
-        )
-    return model.to(device)
+    config = None if hidden is None else EnsembleConfig(hidden_size=hidden)
+    return random_world_model(task, config).to(device)
 
 
 def model_flops(model: Any) -> float:
-    """Multiply-add FLOPs of one imagined step per env slot (all members, matmuls only)."""
-    return float(
-        sum(
-            2 * p.shape[0] * p.shape[1] * p.shape[2]
-            for n, p in model.named_parameters()
-            if n.endswith("weight") and p.dim() == 3
-        )
-    )
+    """Matmul FLOPs (2 per multiply-add) of one imagined step per env slot.
+
+    Only the members that run count: a dream env steps an ensemble's elites alone
+    (`genenv.envs.fast.EliteStep`), so each (E, in, out) layer costs 2 * K * in * out.
+    """
+    elites = getattr(model, "elites", None)
+    total = 0
+    for name, p in model.named_parameters():
+        if name.endswith("weight") and p.dim() == 3:
+            members = p.shape[0] if elites is None else int(elites.numel())
+            total += 2 * members * p.shape[1] * p.shape[2]
+    return float(total)
 
 
 def sync(device: torch.device) -> None:
@@ -103,11 +129,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_dream(task: str, n: int, cfg: BenchConfig, hidden: int | None = None) -> dict:
-    """Imagined steps/s of the tensor path at `n` envs."""
+def bench_dream(
+    task: str, n: int, cfg: BenchConfig, hidden: int | None = None, model: Any = None
+) -> dict:
+    """Imagined steps/s of the tensor path at `n` envs (a random-init ensemble unless `model`)."""
     from genenv.envs.vector import DreamVectorEnv
 
-    model = model_for(task, cfg.device, hidden)
+    model = model_for(task, cfg.device, hidden) if model is None else model.to(cfg.device)
     flops = model_flops(model)
     env = DreamVectorEnv(
         task,

@@ -19,7 +19,8 @@ def bench_ppo(cfg: BenchConfig) -> dict[str, Any]:
     import yaml
 
     from genenv.agents.ppo import OnDevicePPO
-    from genenv.agents.ppo_config import PPOConfig, deep_merge
+    from genenv.agents.ppo_config import PPOConfig
+    from genenv.agents.recipe import deep_merge
     from genenv.envs.vector import DreamVectorEnv
 
     recipe = yaml.safe_load(Path(cfg.ppo_recipe).read_text())

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from genenv.data.files import follow_umask
 from genenv.worlds.spec import WorldSpec
 
 SOURCES = ("prompt", "image", "random", "mutation", "default")
@@ -299,6 +300,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     """json.dump to a temporary file in the same folder, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    follow_umask(fd)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)

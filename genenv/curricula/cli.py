@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from genenv import cli_args as ca
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--spec", type=Path, help="curriculum YAML (e.g. curricula/InvertedPendulum.yaml)"
+        "--spec", type=ca.in_file, help="curriculum YAML (e.g. curricula/InvertedPendulum.yaml)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    parser.add_argument("--out", type=ca.out_dir, required=True, help="run folder")
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out (reads its spec.yaml)"
     )
@@ -25,9 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="curriculum",
         help="level sampler; 'uniform' (domain randomisation) and 'default' are baselines",
     )
-    parser.add_argument("--world", type=Path, help="world checkpoint (overrides the spec's)")
-    parser.add_argument("--steps", type=int, help="imagined steps (overrides budget)")
-    parser.add_argument("--seed", type=int, help="seed (overrides the spec's)")
+    parser.add_argument("--world", type=ca.in_dir, help="world checkpoint (overrides the spec's)")
+    parser.add_argument(
+        "--steps", type=ca.positive_int, help="imagined steps (overrides the spec's budget)"
+    )
+    parser.add_argument("--seed", type=ca.seed, help="seed (overrides the spec's)")
+    ca.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--world/--steps/--seed change the spec; a resumed run keeps its own")
     spec = load_spec(spec_path)
     if args.world is not None:
-        if not args.world.exists():
-            raise FileNotFoundError(f"no world checkpoint at {args.world}")
         spec.world.checkpoint = str(args.world.resolve())
     if args.steps is not None:
         if args.steps < spec.budget.iterations:
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         spec.budget.imagined_steps = args.steps
     if args.seed is not None:
         spec.seed = args.seed
+    if not args.resume:
+        ca.check_writable(args.out)
     summary = run_curriculum(spec, args.out, resume=args.resume, sampler=args.sampler)
     ev = summary["eval"]
     print(

@@ -29,7 +29,7 @@ from genenv.curricula.buffer import (
 )
 from genenv.curricula.generator import GeneratorConfig, LevelGenerator
 from genenv.curricula.scoring import EpisodeStats, ScoringConfig, score_episode
-from genenv.worlds.spec import CONTEXT_FIELDS, WorldSpec
+from genenv.worlds.spec import WorldSpec
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,3 @@ class FixedSampler:
 
     def record(self, assignment: Assignment, stats: EpisodeStats) -> float:
         return 0.0
-
-
-def context_vector(spec: WorldSpec) -> np.ndarray:
-    """(ctx_dim,) the spec's context in CONTEXT_FIELDS order."""
-    return np.array([getattr(spec.context, n) for n in CONTEXT_FIELDS], dtype=np.float32)

@@ -35,8 +35,9 @@ class RunState:
 
     iteration: int = 0  # finished iterations
     imagined_steps: int = 0  # agent steps taken in the dream so far
-    eval_real_steps: int = 0  # real steps spent on transfer tests and evaluation
+    eval_real_env_steps: int = 0  # real steps spent on transfer tests and evaluation
     transfer: list[dict[str, Any]] = field(default_factory=list)
+    episodes_scored: int = 0  # dream episodes the curriculum scored, over every resume
     done: bool = False
 
 
@@ -73,21 +74,33 @@ def prepare_world(spec: CurriculumSpec, out: Path):
     device = spec.agent.device
     if spec.world.checkpoint is not None:
         return load_checkpoint(spec.world.checkpoint, device=device, expect_task=spec.task)
-    world_dir = out / "world"
-    if (world_dir / "metadata.json").exists():
-        return load_checkpoint(world_dir, device=device, expect_task=spec.task)
-    from genenv.data import collect, context_sampler, load_transitions
+    from genenv.data import collect, context_sampler, count_steps, load_transitions
+    from genenv.models.checkpoint import read_checkpoint_metadata
     from genenv.models.train import TrainConfig, train_world_model
 
-    data_dir = out / "data"
+    world_dir, data_dir = out / "world", out / "data"
+    # Always (re)enter the collection: it finishes an interrupted one up to data_steps, exactly,
+    # continuing its seed stream, and is a no-op once the dataset is complete.
     ranges = spec.generator_config().ranges
-    if not data_dir.exists() or not any(data_dir.iterdir()):
-        print(f"[collect] {spec.world.data_steps} random real steps over the ranges", flush=True)
+    have = count_steps(data_dir) if (data_dir / "metadata.json").is_file() else 0
+    if have < spec.world.data_steps:
+        print(f"[collect] {spec.world.data_steps - have} random real steps over the ranges")
         sampler = context_sampler(WorldSpec(spec.task), ranges)
-        collect(sampler, spec.world.data_steps, data_dir, seed=spec.seed, progress=True)
+        collect(
+            sampler,
+            None,
+            data_dir,
+            seed=spec.seed,
+            progress=True,
+            until_total=spec.world.data_steps,
+        )
+    steps = count_steps(data_dir)
+    world = world_dir / "metadata.json"
+    if world.exists() and read_checkpoint_metadata(world_dir).get("real_steps") == steps:
+        return load_checkpoint(world_dir, device=device, expect_task=spec.task)
     config = TrainConfig(max_epochs=spec.world.train_epochs, seed=spec.seed, device=device)
     model, report = train_world_model(load_transitions(data_dir), config, progress=True)
-    save_checkpoint(model, world_dir, metadata={"report": report})
+    save_checkpoint(model, world_dir, metadata={"report": report, "real_steps": steps})
     return model
 
 
@@ -167,7 +180,7 @@ class CurriculumRun:
             result = transfer_test(
                 agent, model, world, self.spec.budget.transfer_episodes, seed=10_000 + k
             )
-            self.state.eval_real_steps += result.real_env_steps
+            self.state.eval_real_env_steps += result.real_env_steps
             rows.append(
                 {
                     "iteration": self.state.iteration,
@@ -197,7 +210,7 @@ class CurriculumRun:
         worlds = self.spec.eval_specs() or [WorldSpec(self.spec.task)]
         per_world, steps = real_returns(agent, worlds, self.spec.eval.episodes, seed=20_000)
         pooled = np.concatenate([np.asarray(r, dtype=np.float64) for r in per_world])
-        self.state.eval_real_steps += steps
+        self.state.eval_real_env_steps += steps
         result = {
             "mean_return": float(pooled.mean()),
             "p10_return": float(np.percentile(pooled, 10)),
@@ -226,36 +239,60 @@ def run_curriculum(
     """
     import torch
 
+    from genenv.agents.progress import planned_steps, sb3_bar_callback
     from genenv.agents.sb3 import save_agent
+    from genenv.progress import progress_bar
 
     out = Path(out)
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid: {SAMPLERS}")
     state = RunState()
     if resume:
-        if not (out / "state.json").is_file():
-            raise FileNotFoundError(f"{out} has no state.json to resume from")
+        if not (out / "spec.yaml").is_file():
+            raise FileNotFoundError(f"{out} is not a curriculum run folder (no spec.yaml)")
         import json
 
-        state = RunState(**json.loads((out / "state.json").read_text()))
+        saved_state = {}  # (a run killed in its first second has no state.json yet)
+        if (out / "state.json").is_file():
+            saved_state = json.loads((out / "state.json").read_text())
+        if "eval_real_steps" in saved_state:  # the name before it matched the loop's
+            saved_state["eval_real_env_steps"] = saved_state.pop("eval_real_steps")
+        state = RunState(**saved_state)
         saved = spec_from_dict(yaml.safe_load((out / "spec.yaml").read_text()))
         if saved.to_dict() != spec.to_dict():
             raise ValueError(f"the spec differs from the one {out} was started with (spec.yaml)")
     elif (out / "state.json").exists():
         raise ValueError(f"{out} already holds a run; pass --resume to continue it")
+    # Spec and state go to disk before any work: a run is resumable from its first second.
+    from genenv.data.files import remove_stale_tmp
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    remove_stale_tmp(out)
+    spec_tmp = out / "spec.yaml.tmp"
+    spec_tmp.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    spec_tmp.replace(out / "spec.yaml")
+    atomic_write_json(out / "state.json", asdict(state))
+    scored_before = state.episodes_scored
     t0 = time.time()
     torch.manual_seed(spec.seed)
     run = CurriculumRun(spec, out, sampler, state)
+    if resume:
+        print(
+            f"[resume] {out}: {state.iteration} of {spec.budget.iterations} iterations done, "
+            f"{state.imagined_steps:,} imagined steps; going on with iteration "
+            f"{state.iteration + 1}",
+            flush=True,
+        )
     model = model if model is not None else prepare_world(spec, out)
     venv = dream_env(spec, model)
     level_sampler = build_sampler(spec, sampler)
-    agent_file = out / "agent" / "agent.zip"
+    from genenv.agents.sb3 import agent_file_name
+
+    agent_file = out / "agent" / agent_file_name(spec.recipe().algo)
     if resume and agent_file.exists():
         from genenv.agents.sb3 import load_policy
 
-        agent = load_policy(agent_file)
+        agent = load_policy(agent_file, overrides=spec.recipe().hyperparams)
         agent.set_env(venv)
         if isinstance(level_sampler, Curriculum) and (out / "curriculum.json").exists():
             level_sampler.load(out / "curriculum.json")
@@ -271,15 +308,22 @@ def run_curriculum(
     per_iteration = budget.imagined_steps // budget.iterations
     while state.iteration < budget.iterations:
         steps_before = agent.num_timesteps
+        bar = progress_bar(
+            total=planned_steps(agent, per_iteration),
+            desc=f"iteration {state.iteration + 1}/{budget.iterations}: imagined steps",
+            unit="step",
+        )
         agent.learn(
             per_iteration,
-            callback=callback,
+            callback=[callback, sb3_bar_callback(bar)],
             reset_num_timesteps=False,
             tb_log_name=sampler,
-            progress_bar=True,
+            progress_bar=False,
         )
+        bar.close()
         state.imagined_steps += int(agent.num_timesteps - steps_before)
         state.iteration += 1
+        state.episodes_scored = scored_before + callback.episodes
         save_agent(agent, agent_file, spec.recipe().algo)
         run.transfer_test(agent, model, level_sampler)
         run.save(level_sampler)
@@ -291,8 +335,8 @@ def run_curriculum(
         "sampler": sampler,
         "iterations": state.iteration,
         "imagined_steps": state.imagined_steps,
-        "eval_real_steps": state.eval_real_steps,
-        "episodes_scored": callback.episodes,
+        "eval_real_env_steps": state.eval_real_env_steps,
+        "episodes_scored": state.episodes_scored,
         "eval": evaluation,
         "transfer": state.transfer,
         "wall_clock_s": round(time.time() - t0, 1),

@@ -8,31 +8,37 @@ episode. Each episode's WorldSpec (task, physics context) is stored in its metad
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-
-def _context_pair(text: str) -> tuple[str, float]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    try:
-        return key.strip(), float(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a number") from err
+from genenv import cli_args as ca
+from genenv.worlds.tasks import TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="task name, e.g. HalfCheetah")
-    parser.add_argument("--steps", type=int, required=True, help="real env steps to collect")
-    parser.add_argument("--out", required=True, help="dataset folder (created or appended to)")
-    parser.add_argument("--policy", default="random", help="'random' or a path to an SB3 .zip")
+    parser.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
+    parser.add_argument(
+        "--steps",
+        type=ca.positive_int,
+        help="real env steps to collect (needed unless --until-total, or --resume of an "
+        "existing collection)",
+    )
+    parser.add_argument(
+        "--out", required=True, type=ca.out_dir, help="dataset folder (created or appended to)"
+    )
+    parser.add_argument(
+        "--policy",
+        default="random",
+        help="'random' or a path to an SB3 .zip (loaded without unpickling anything; a zip that "
+        "needs pickled code is refused)",
+    )
     parser.add_argument(
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of resets and random actions")
+    parser.add_argument("--seed", type=ca.seed, default=0, help="seed of resets and random actions")
     parser.add_argument(
         "--context",
         nargs="*",
-        type=_context_pair,
+        type=ca.context_pair,
         default=[],
         metavar="KEY=VALUE",
         help="physics context, e.g. gravity=5 mass_scale=1.5",
@@ -45,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-steps",
-        type=int,
+        type=ca.positive_int,
         default=5000,
         help="commit completed episodes every this many steps",
     )
@@ -55,21 +61,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also store rendered RGB frames (uint8, arrow) from the task's fixed camera",
     )
     parser.add_argument(
-        "--size", type=int, default=64, help="frame height and width with --pixels (pixels)"
+        "--size",
+        type=ca.int_between(8, 1024),
+        default=64,
+        help="frame height and width with --pixels (pixels)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the collection with this --seed up to the steps it asked for (a no-op when "
+        "complete; without it, a --seed already used in the dataset is refused, never duplicated)",
+    )
+    parser.add_argument(
+        "--until-total",
+        type=ca.positive_int,
+        metavar="N",
+        help="collect until the dataset holds N steps, continuing this --seed's episode stream",
+    )
+    ca.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genenv.data import collect, collection_info, context_sampler
+    from genenv.data import collect, collection_info, context_sampler, count_steps
     from genenv.worlds import Context, WorldSpec, get_task
 
+    if args.steps is not None and args.until_total is not None:
+        raise ValueError("give --steps or --until-total, not both")
+    if args.steps is None and args.until_total is None and not args.resume:
+        raise ValueError("give --steps N (or --until-total N, or --resume)")
     fixed = dict(args.context)
     spec = WorldSpec(args.task, Context.from_dict(fixed), seed=args.seed)
     source = spec
+    ca.check_writable(args.out)
     if args.sample_contexts:
         ranges = {k: v for k, v in get_task(args.task).train_ranges.items() if k not in fixed}
         source = context_sampler(spec, ranges)
+    before = count_steps(args.out) if (Path(args.out) / "metadata.json").is_file() else 0
     collect(
         source,
         args.steps,
@@ -80,11 +107,15 @@ def run(args: argparse.Namespace) -> int:
         chunk_steps=args.chunk_steps,
         deterministic=args.deterministic,
         pixels=args.size if args.pixels else None,
+        resume=args.resume,
+        until_total=args.until_total,
     )
     info = collection_info(args.out)
-    last = info["collections"][-1]
+    mine = [c for c in info["collections"] if c["seed"] == args.seed]
+    added = info["total_steps"] - before
+    status = f" (collection {mine[-1]['id']}, {mine[-1]['status']})" if mine else ""
     print(
-        f"collected {last['steps']} steps in {last['episodes']} episodes; {args.out} now holds "
-        f"{info['total_steps']} steps in {info['total_episodes']} {info['task']} episodes"
+        f"collected {added} steps{status}; {args.out} now holds {info['total_steps']} steps in "
+        f"{info['total_episodes']} {info['task']} episodes"
     )
     return 0

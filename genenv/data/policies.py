@@ -1,59 +1,34 @@
 """Policies for data collection: random actions, any callable, or a stable-baselines3 .zip.
 
-A saved SB3 model is loaded with the algorithm class its own metadata names (an explicit table
-below, read from the zip's `data` JSON), never by trying each class in turn. Loading an SB3 zip
-runs SB3's own loader, which deserialises the objects SB3 stored in it: load only zips you trust.
+SB3 zips are loaded by `genenv.data.sb3_zip.load_sb3_model`, the one SB3-zip loader of genenv:
+nothing pickled in the file is ever executed, and a zip that needs its own code is refused.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from genenv.data.sb3_zip import algorithm_name as sb3_algorithm_name
+from genenv.data.sb3_zip import load_sb3_model
+
 Policy = Callable[[np.ndarray], np.ndarray]  # observation (obs_dim,) -> action (act_dim,)
 
-
-def sb3_algorithm_name(path: str | Path) -> str:
-    """Which SB3 algorithm saved the zip at `path` ("PPO", "A2C", "SAC", "TD3" or "DDPG")."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no policy file at {path}")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("data"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a stable-baselines3 model zip ({err})") from err
-    module = str(data.get("policy_class", {}).get("__module__", ""))
-    if module.startswith("stable_baselines3.sac."):
-        return "SAC"
-    if module.startswith("stable_baselines3.td3."):
-        # DDPG is TD3 with one actor update per critic update and no target smoothing noise.
-        ddpg = data.get("policy_delay") == 1 and data.get("target_noise_clip") == 0.0
-        return "DDPG" if ddpg else "TD3"
-    if module == "stable_baselines3.common.policies":
-        return "PPO" if "clip_range" in data else "A2C"
-    raise ValueError(
-        f"{path}: cannot tell the SB3 algorithm from its policy class module {module!r}; "
-        "supported: PPO, A2C, SAC, TD3, DDPG"
-    )
+__all__ = ["Policy", "load_sb3_policy", "resolve_policy", "sb3_algorithm_name"]
 
 
 def load_sb3_policy(path: str | Path, deterministic: bool = False, device: str = "cpu") -> Policy:
     """A policy callable from an SB3 model zip (stochastic actions unless `deterministic`)."""
-    import stable_baselines3 as sb3
-
-    name = sb3_algorithm_name(path)
-    model = getattr(sb3, name).load(str(path), device=device)
+    model = load_sb3_model(path, device=device)
 
     def act(obs: np.ndarray) -> np.ndarray:
         action, _ = model.predict(obs, deterministic=deterministic)
         return np.asarray(action)
 
+    name = type(model).__name__
     act.description = f"sb3:{name}:{Path(path).name}"  # type: ignore[attr-defined]
     return act
 

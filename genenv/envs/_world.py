@@ -59,7 +59,7 @@ def load_world(
 ) -> EnsembleWorldModel:
     """A world model instance, or one loaded from a checkpoint directory, checked against `task`."""
     if isinstance(world, (str, Path)):
-        from genenv.models.checkpoint import load_checkpoint  # helper A's module
+        from genenv.models.checkpoint import load_checkpoint
 
         model = load_checkpoint(world, device=str(device), expect_task=task)
     elif isinstance(world, torch.nn.Module) and hasattr(world, "step"):

@@ -149,6 +149,3 @@ class DreamSB3VecEnv(VecEnv):
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         """Dream slots are never wrapped in gymnasium wrappers."""
         return [False for _ in self._get_indices(indices)]
-
-
-SB3VecEnvAdapter = DreamSB3VecEnv  # the name genenv.agents uses

@@ -2,7 +2,7 @@
 
 A checkpoint is a folder::
 
-    DIR/metadata.json              format_version, kind, task, spaces, ensemble config, ...
+    DIR/metadata.json              format_version, kind, task, spaces, the kind's config, ...
     DIR/weights-<sha8>.safetensors all tensors, normalisers and real start states included
 
 Saving is atomic: the weights go to a new, content-named file, then `metadata.json` (which
@@ -18,18 +18,18 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+from genenv.data.files import follow_umask, remove_stale_tmp
+from genenv.models.kinds import config_from_meta, get_kind, kind_of
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
-_VARIABLE_BUFFERS = ("start_obs", "real_obs", "elites")  # sizes depend on the training data
 
 
 def _sha256(path: Path) -> str:
@@ -41,7 +41,7 @@ def _sha256(path: Path) -> str:
 
 
 def save_checkpoint(
-    model: EnsembleWorldModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+    model: torch.nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | None = None
 ) -> Path:
     """Write `model` to the folder `path` (created if needed); `metadata` is stored alongside
     (e.g. data fingerprint, validation and open-loop errors). Returns the folder."""
@@ -49,13 +49,16 @@ def save_checkpoint(
 
     from genenv.version import __version__
 
+    kind = kind_of(model)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)  # litter of an interrupted save
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     fd, tmp = tempfile.mkstemp(dir=path, prefix=".weights.", suffix=".tmp")
     os.close(fd)
     try:
         save_file(tensors, tmp)
+        follow_umask(tmp)
         digest = _sha256(Path(tmp))
         weights_name = f"weights-{digest[:8]}.safetensors"
         os.replace(tmp, path / weights_name)
@@ -66,7 +69,7 @@ def save_checkpoint(
     meta: dict[str, Any] = {
         **(metadata or {}),
         "format_version": FORMAT_VERSION,
-        "kind": "ensemble",
+        "kind": kind.name,
         "task": model.task,
         "obs_dim": model.obs_dim,
         "act_dim": model.act_dim,
@@ -74,22 +77,15 @@ def save_checkpoint(
         "context_fields": list(CONTEXT_FIELDS),
         "action_low": model.action_low.cpu().reshape(-1).tolist(),
         "action_high": model.action_high.cpu().reshape(-1).tolist(),
-        "ensemble": asdict(model.config),
-        "normalisers": {  # informative copy; the weights file is authoritative
-            name: {"mean": norm.mean.tolist(), "std": norm.std.tolist()}
-            for name, norm in (
-                ("obs", model.obs_norm),
-                ("context", model.ctx_norm),
-                ("target", model.target_norm),
-            )
-        },
-        "elites": model.elites.tolist(),
+        kind.config_key: asdict(model.config),
+        **kind.describe(model),
         "weights_file": weights_name,
         "weights_sha256": digest,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "genenv_version": __version__,
     }
     fd, tmp_meta = tempfile.mkstemp(dir=path, prefix=".metadata.", suffix=".tmp")
+    follow_umask(fd)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(meta, f, indent=2)
@@ -127,8 +123,10 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
             f"checkpoint {path} has unknown format_version {meta['format_version']!r}; this "
             f"genenv reads format_version {FORMAT_VERSION}"
         )
-    if meta.get("kind") != "ensemble":
-        raise ValueError(f"checkpoint {path} is of unknown kind {meta.get('kind')!r}")
+    try:
+        get_kind(meta.get("kind"))
+    except ValueError as err:
+        raise ValueError(f"checkpoint {path}: {err}") from err
     return meta
 
 
@@ -138,7 +136,7 @@ def load_checkpoint(
     expect_task: str | None = None,
     expect_obs_dim: int | None = None,
     expect_act_dim: int | None = None,
-) -> EnsembleWorldModel:
+) -> torch.nn.Module:
     """Load the world model saved at `path` onto `device`, refusing any mismatch clearly."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -165,7 +163,13 @@ def load_checkpoint(
             f"checkpoint {path} uses context fields {meta.get('context_fields')}; this genenv "
             f"uses {list(CONTEXT_FIELDS)}"
         )
-    weights = path / str(meta.get("weights_file", ""))
+    name = meta.get("weights_file")
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(
+            f"checkpoint {path}: weights_file must be a bare file name inside the checkpoint "
+            f"folder, got {name!r}"
+        )
+    weights = path / name
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint {path} is missing its weights file {weights.name}")
     if _sha256(weights) != meta.get("weights_sha256"):
@@ -179,31 +183,22 @@ def load_checkpoint(
         raise ValueError(
             f"checkpoint {path}: weights file {weights.name} is corrupt ({err})"
         ) from err
-    known = {f.name for f in fields(EnsembleConfig)}
-    config = EnsembleConfig(**{k: v for k, v in meta["ensemble"].items() if k in known})
-    model = EnsembleWorldModel(
-        task,
-        meta["obs_dim"],
-        meta["act_dim"],
-        meta["ctx_dim"],
-        config,
-        meta["action_low"],
-        meta["action_high"],
-    )
+    kind = get_kind(meta["kind"])
+    model = kind.build(meta, config_from_meta(kind, meta))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     wrong = [
         f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
         for k, v in expected.items()
-        if k in tensors and k not in _VARIABLE_BUFFERS and tensors[k].shape != v.shape
+        if k in tensors and k not in kind.variable_buffers and tensors[k].shape != v.shape
     ]
     if missing or extra or wrong:
         raise ValueError(
             f"checkpoint {path}: tensor shape mismatch with its metadata "
             f"(missing {missing}, unexpected {extra}, wrong shapes {wrong})"
         )
-    for name in _VARIABLE_BUFFERS:
+    for name in kind.variable_buffers:
         setattr(model, name, torch.empty_like(tensors[name]))
     model.load_state_dict(tensors)
     return model.to(device).eval()

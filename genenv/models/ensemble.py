@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genenv.config_checks import positive_ints
 from genenv.models.base import ModelStep
 
 
@@ -25,6 +26,16 @@ class EnsembleConfig:
     hidden_size: int = 200  # width of each hidden layer
     num_layers: int = 3  # hidden layers per member
     sample: bool = True  # step samples from the chosen member's Gaussian (False: its mean)
+
+    def __post_init__(self) -> None:
+        positive_ints(self, "ensemble_size", "num_elites", "hidden_size", "num_layers")
+        if self.num_elites > self.ensemble_size:
+            raise ValueError(
+                f"EnsembleConfig.num_elites ({self.num_elites}) must be <= ensemble_size "
+                f"({self.ensemble_size})"
+            )
+        if not isinstance(self.sample, bool):
+            raise ValueError(f"EnsembleConfig.sample must be true or false, got {self.sample!r}")
 
 
 class Normaliser(nn.Module):

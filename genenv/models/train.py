@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
+from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.transitions import Transitions
+from genenv.models.distributed import rank_world, wrap
 from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
 from genenv.models.evaluate import _window_starts
+from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
 
@@ -53,6 +55,18 @@ class TrainConfig:
     real_obs_cap: int = 50_000  # real states kept in the model for branched starts
     seed: int = 0  # bootstrap, split, init and batch order
     device: str = "cpu"  # torch device to train on
+
+    def __post_init__(self) -> None:
+        positive_ints(
+            self, "batch_size", "max_epochs", "max_holdout", "real_obs_cap", "rollout_steps"
+        )
+        positive_ints(self, "patience", "seed", allow_zero=True)
+        finite_floats(self, "lr", positive=True)
+        finite_floats(self, "max_time_s", positive=True, allow_none=True)
+        finite_floats(self, "weight_decay", "nll_beta_obs", "nll_beta_reward")
+        finite_floats(self, "logvar_bound_coef", "termination_coef")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
 
 
 def split_episodes(
@@ -153,21 +167,23 @@ def _nll(mean, logvar, target, beta) -> torch.Tensor:
     return (nll * torch.exp(beta * logvar.detach())).mean()
 
 
-def _step_loss(model, tr, idx, target, beta, pos_weight) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-step (NLL, termination BCE) for batch indices idx (E, B); target (E, B, out)."""
-    mean, logvar, logit = model(tr["obs"][idx], tr["act"][idx], tr["ctx"][idx])
+def _step_loss(net, tr, idx, target, beta, pos_weight) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-step (NLL, termination BCE) for batch indices idx (E, B); target (E, B, out).
+    `net` is the model or its DistributedDataParallel wrapper."""
+    mean, logvar, logit = net(tr["obs"][idx], tr["act"][idx], tr["ctx"][idx])
     bce = F.binary_cross_entropy_with_logits(logit, tr["term"][idx], pos_weight=pos_weight)
     return _nll(mean, logvar, target, beta), bce
 
 
-def _rollout_loss(model, tr, starts, k, beta, pos_weight) -> tuple[torch.Tensor, torch.Tensor]:
+def _rollout_loss(net, model, tr, starts, k, beta, pos_weight) -> tuple[torch.Tensor, torch.Tensor]:
     """(NLL, BCE) averaged over k-step rollouts from window starts (E, B): each member steps its
-    own predicted mean state and is scored against the real change from where it stands."""
+    own predicted mean state and is scored against the real change from where it stands.
+    `net` runs the forward pass (the model or its DDP wrapper), `model` holds the normalisers."""
     obs = tr["obs"][starts]  # (E, B, obs_dim)
     nll = bce = 0.0
     for j in range(k):
         idx = starts + j  # (E, B) consecutive steps of one episode
-        mean, logvar, logit = model(obs, tr["act"][idx], tr["ctx"][idx])
+        mean, logvar, logit = net(obs, tr["act"][idx], tr["ctx"][idx])
         real = tr["target"][idx]  # (E, B, out): real (delta obs, reward) from the real state
         real_next = tr["obs"][idx] + real[..., :-1]  # (E, B, obs_dim)
         target = torch.cat([real_next - obs, real[..., -1:]], dim=-1)  # from where it stands
@@ -252,17 +268,26 @@ def train_world_model(
     best_state = copy.deepcopy(model.state_dict())
     since, steps, stop, epochs = 0, 0, "max_epochs", 0
     per_epoch = math.ceil(n / cfg.batch_size)
-    bar = tqdm(total=cfg.max_epochs, disable=not progress, unit="epoch", desc="train world model")
+    rank, world = rank_world()  # under torchrun: each rank trains on its slice of every batch
+    net = wrap(model)
+    bar = progress_bar(
+        total=cfg.max_epochs,
+        disable=not progress or rank != 0,
+        unit="epoch",
+        desc="train world model (max epochs)",
+    )
     model.train()
     for epoch in range(1, cfg.max_epochs + 1):
         order = torch.argsort(torch.rand(E, n, generator=gen), dim=1).to(device)
         shuffled = torch.gather(boot, 1, order)  # (E, n) this epoch's batch order per member
         for b in range(per_epoch):
             idx = shuffled[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (E, B)
+            if idx.shape[1] >= world:  # (a last batch smaller than the world is shared)
+                idx = idx[:, rank::world]  # (E, B / world) this rank's slice
             if k == 1:
-                nll, bce = _step_loss(model, tr, idx, target_n[idx], beta, pos_weight)
+                nll, bce = _step_loss(net, tr, idx, target_n[idx], beta, pos_weight)
             else:
-                nll, bce = _rollout_loss(model, tr, windows[idx], k, beta, pos_weight)
+                nll, bce = _rollout_loss(net, model, tr, windows[idx], k, beta, pos_weight)
             bound = (model.max_logvar - model.min_logvar).sum()
             loss = nll + cfg.termination_coef * bce + cfg.logvar_bound_coef * bound
             opt.zero_grad(set_to_none=True)

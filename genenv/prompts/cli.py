@@ -1,15 +1,18 @@
 """Turn a text or image prompt into a WorldSpec: `genenv world --task HalfCheetah --prompt "a heavy
 cheetah on ice" --json`, or `--image frame.png` with a rendered InvertedPendulum or HalfCheetah
 frame. Text sets physics fields (gravity, mass, friction, damping, motor strength, lengths); fields
-it does not mention keep their defaults. An image sets the start pose (initial_state.qpos) and
+it does not mention keep their defaults; the notes say what was understood, clamped and ignored
+(`--json` prints {"spec": ..., "notes": ...}). An image sets the start pose (initial_state.qpos) and
 length_scale; a still frame does not show the other physics fields, so they keep their defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from genenv import cli_args as ca
 from genenv.worlds.spec import CONTEXT_FIELDS
 from genenv.worlds.tasks import TASKS, get_task
 
@@ -17,15 +20,32 @@ from genenv.worlds.tasks import TASKS, get_task
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--prompt", help="a text description, e.g. 'a heavy cheetah on ice'")
-    src.add_argument("--image", help="path to a rendered frame of the task (PNG/JPEG)")
-    parser.add_argument("--seed", type=int, default=0, help="the WorldSpec's seed")
-    parser.add_argument("--json", action="store_true", help="print the WorldSpec as JSON only")
+    src.add_argument(
+        "--prompt",
+        type=ca.utf8_text,
+        help="a text description, e.g. 'a heavy cheetah on ice'; stated numbers are read and "
+        "clamped into each field's valid range (with a note)",
+    )
+    src.add_argument(
+        "--image",
+        type=ca.in_file,
+        help=f"path to a rendered frame of the task (PNG/JPEG, at most {MAX_IMAGE_PIXELS:,} pixels)",
+    )
+    parser.add_argument("--seed", type=ca.seed, default=0, help="the WorldSpec's seed")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print JSON only: {"spec": WorldSpec, "notes": what was understood, clamped, ignored}',
+    )
     parser.add_argument(
         "--clamp-to-train-range",
         action="store_true",
         help="clamp text-prompt values to the task's training ranges instead of validity bounds",
     )
+    ca.add_common(parser, progress=False)
+
+
+MAX_IMAGE_PIXELS = 4096 * 4096  # an image prompt is one rendered frame, not a poster
 
 
 def _summary(spec, notes: list[str], extra: list[str]) -> str:
@@ -50,30 +70,27 @@ def _summary(spec, notes: list[str], extra: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     info = get_task(args.task)  # clear error for an unknown task
-    notes: list[str] = []
     extra: list[str] = []
     if args.prompt is not None:
-        from genenv.prompts.text import predict_context, spec_from_text
+        from genenv.prompts.text import read_text, spec_from_reading
 
-        pred = predict_context(info.name, args.prompt, args.clamp_to_train_range)
-        spec = spec_from_text(info.name, args.prompt, args.seed, args.clamp_to_train_range)
-        if pred.from_rules:
-            notes.append(f"read from explicit numbers: {', '.join(pred.from_rules)}")
-        if pred.clamped:
-            notes.append(f"clamped into range: {', '.join(pred.clamped)}")
-        if pred.dropped:
-            notes.append(f"{info.name} has no {', '.join(pred.dropped)}: ignored")
-        if spec.context.is_default():
-            extra.append("the prompt names no physical change: every field is at its default")
+        reading = read_text(info.name, args.prompt, args.clamp_to_train_range)
+        spec = spec_from_reading(reading, args.seed)
+        notes = reading.note_lines()
+        json_notes: dict = reading.notes()
     else:
+        from PIL import Image
+
         from genenv.prompts.image import predict_image, spec_from_prediction
 
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # larger images raise DecompressionBombError
         pred = predict_image(info.name, args.image)
         spec = spec_from_prediction(info.name, pred, args.seed)
-        notes += pred.notes
+        notes = list(pred.notes)
+        json_notes = {"image": list(pred.notes)}
         extra.append(f"task classifier P({info.name}) = {pred.task_probs[info.name]:.2f}")
     if args.json:
-        print(spec.to_json(indent=2))
+        print(json.dumps({"spec": spec.to_dict(), "notes": json_notes}, indent=2))
         for note in notes:
             print(f"genenv world: note: {note}", file=sys.stderr)
     else:

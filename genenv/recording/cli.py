@@ -1,13 +1,17 @@
-"""Write rollout videos (mp4/gif): a policy in the real MuJoCo world, in a world model, and side by
-side (the real rollout's actions replayed open loop in the world model, with predicted against
-real state traces). Optionally also to TensorBoard as animated GIFs."""
+"""Write rollout videos (mp4/gif) of a policy: in the real MuJoCo world ("real"), in a world model
+("imagined"), both from the same real start side by side with state traces ("side-by-side": the
+policy drives the dream too, closed loop, as in training), or with the real actions replayed open
+loop in the model ("open-loop": how far its predictions drift on their own). Optionally also to
+TensorBoard as animated GIFs."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from genenv import cli_args as ca
 from genenv.recording.record import (
+    DEFAULT_KINDS,
     KINDS,
     RecordConfig,
     record_imagined,
@@ -20,24 +24,40 @@ from genenv.worlds import WorldSpec
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--task", help="task name, e.g. InvertedPendulum (stock physics)")
-    where.add_argument("--spec", type=Path, help="WorldSpec file (.json, .yaml or .yml)")
-    parser.add_argument("--seed", type=int, default=None, help="override the spec's seed")
-    parser.add_argument("--world", type=Path, help="world-model checkpoint folder")
-    parser.add_argument("--device", default="cpu", help="torch device for the world model")
+    where.add_argument("--spec", type=ca.in_file, help="WorldSpec file (.json, .yaml or .yml)")
+    parser.add_argument("--seed", type=ca.seed, default=None, help="override the spec's seed")
+    parser.add_argument("--world", type=ca.in_dir, help="world-model checkpoint folder")
+    parser.add_argument(
+        "--device", type=ca.device, default="cpu", help="torch device for the world model"
+    )
     parser.add_argument(
         "--policy",
         default="random",
-        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json)",
+        help="'random', a stable-baselines3 .zip, or a run's agent folder (with agent.json); "
+        "zips load without unpickling anything, and one that needs pickled code is refused",
     )
-    parser.add_argument("--steps", type=int, default=200, help="steps per rollout")
-    parser.add_argument("--out", type=Path, default=Path("recordings"), help="output folder")
+    parser.add_argument(
+        "--steps", type=ca.int_between(1, 100_000), default=200, help="steps per rollout"
+    )
+    parser.add_argument("--out", type=ca.out_dir, default=Path("recordings"), help="output folder")
     parser.add_argument(
         "--kinds",
-        default=",".join(KINDS),
-        help=f"comma-separated videos to write, from: {', '.join(KINDS)}",
+        default=",".join(DEFAULT_KINDS),
+        help=f"comma-separated videos to write, from: {', '.join(KINDS)} (side-by-side: the "
+        "policy closed loop in the dream; open-loop: the real actions replayed in the dream)",
     )
-    parser.add_argument("--size", type=int, default=128, help="panel height and width (pixels)")
-    parser.add_argument("--fps", type=int, default=None, help="frames per second; None: real time")
+    parser.add_argument(
+        "--size",
+        type=ca.int_between(16, 2048),
+        default=RecordConfig.size,
+        help="panel height and width in pixels (128: about 25%% faster on CPU, less legible)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=ca.int_between(1, 240),
+        default=None,
+        help="frames per second (default: the task's real time)",
+    )
     parser.add_argument("--formats", default="mp4,gif", help="comma-separated: mp4, gif")
     parser.add_argument(
         "--camera",
@@ -45,23 +65,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="MuJoCo camera name; 'auto': the body-following 'track' camera for locomotion "
         "tasks, else the env's own view; 'default': the env's own view",
     )
-    parser.add_argument("--step", type=int, default=None, help="training step, for names and tags")
-    parser.add_argument("--tensorboard", type=Path, default=None, help="also log to this log dir")
+    parser.add_argument(
+        "--step", type=ca.nonneg_int, default=None, help="training step, for names and tags"
+    )
+    parser.add_argument(
+        "--tensorboard", type=ca.out_dir, default=None, help="also log to this log dir"
+    )
     parser.add_argument(
         "--fast",
         action="store_true",
         help="render without shadows and reflections (about 10x faster on CPU)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    ca.add_common(parser)
 
 
 def _spec(args: argparse.Namespace) -> WorldSpec:
     if args.task is not None:
         spec = WorldSpec(args.task)
     else:
-        if not args.spec.is_file():
-            raise FileNotFoundError(f"no WorldSpec file at {args.spec}")
-        text = args.spec.read_text()
+        text = args.spec.read_text(encoding="utf-8")
         yaml = args.spec.suffix in (".yaml", ".yml")
         spec = WorldSpec.from_yaml(text) if yaml else WorldSpec.from_json(text)
     if args.seed is not None:
@@ -78,14 +100,9 @@ def _split(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    torch.set_num_threads(1)
     spec = _spec(args)
     kinds = _split(args.kinds, KINDS, "kinds")
     formats = tuple(_split(args.formats, ("mp4", "gif"), "formats"))
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
     model = None
     if any(k != "real" for k in kinds):
         if args.world is None:
@@ -93,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         from genenv.models.checkpoint import load_checkpoint
 
         model = load_checkpoint(args.world, args.device, expect_task=spec.task)
+    ca.check_writable(args.out)
     policy = args.policy
     if policy != "random":
         from genenv.agents.sb3 import load_policy
@@ -115,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
         elif kind == "imagined":
             paths = record_imagined(spec, model, policy, args.steps, **common)
         else:
-            paths = record_side_by_side(spec, model, policy, args.steps, **common)
+            open_loop = kind == "open-loop"
+            paths = record_side_by_side(
+                spec, model, policy, args.steps, open_loop=open_loop, **common
+            )
         for path in paths.values():
             print(f"wrote {path}")
     if args.tensorboard is not None:

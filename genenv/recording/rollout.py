@@ -43,10 +43,6 @@ class Rollout:
     def steps(self) -> int:
         return len(self.actions)
 
-    @property
-    def total_reward(self) -> float:
-        return float(self.rewards.sum())
-
 
 def make_policy(policy: Any, action_space, seed: int = 0) -> Policy:
     """A `Policy` from "random", an agent with SB3's `predict` (SB3, `OnDevicePPO`, `Planner`),

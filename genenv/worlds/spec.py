@@ -37,7 +37,8 @@ class Context:
         for f in fields(self):
             value = getattr(self, f.name)
             _, low, high, meaning = CONTEXT_FIELDS[f.name]
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value):
                 raise ValueError(f"context field {f.name!r} must be a finite number, got {value!r}")
             if not low <= value <= high:
                 raise ValueError(
@@ -101,17 +102,24 @@ class WorldSpec:
                 )
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32 - 1], got {self.seed}")
         if isinstance(self.initial_state, dict):
             state = self.initial_state
             qvel = state.get("qvel")
-            object.__setattr__(
-                self,
-                "initial_state",
-                InitialState(
+            try:
+                parsed = InitialState(
                     tuple(map(float, state["qpos"])),
                     None if qvel is None else tuple(map(float, qvel)),
-                ),
-            )
+                )
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(
+                    "initial_state needs 'qpos' (and optionally 'qvel') as lists of numbers"
+                ) from None
+            values = parsed.qpos + (parsed.qvel or ())
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError("initial_state qpos/qvel must be finite numbers")
+            object.__setattr__(self, "initial_state", parsed)
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -127,17 +135,28 @@ class WorldSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorldSpec:
         if not isinstance(data, dict) or "task" not in data:
-            raise ValueError(f"a WorldSpec needs at least a 'task' key, got {data!r}")
+            got = type(data).__name__ if not isinstance(data, dict) else f"keys {sorted(data)}"
+            raise ValueError(f"a WorldSpec needs at least a 'task' key (a mapping), got {got}")
         unknown = sorted(set(data) - {"task", "context", "seed", "initial_state", "format_version"})
         if unknown:
             raise ValueError(
                 f"unknown WorldSpec key(s) {unknown}; valid: task, context, seed, initial_state"
             )
+        context, seed = data.get("context"), data.get("seed", 0)
+        if context is not None and not isinstance(context, dict):
+            raise ValueError(f"WorldSpec 'context' must be a mapping, got {type(context).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"WorldSpec 'seed' must be an integer, got {seed!r}")
+        state = data.get("initial_state")
+        if state is not None and not (isinstance(state, dict) and "qpos" in state):
+            raise ValueError("WorldSpec 'initial_state' must be a mapping with 'qpos' (and 'qvel')")
+        if not isinstance(data["task"], str):
+            raise ValueError(f"WorldSpec 'task' must be a task name, got {data['task']!r}")
         return cls(
             task=data["task"],
-            context=Context.from_dict(data.get("context")),
-            seed=int(data.get("seed", 0)),
-            initial_state=data.get("initial_state"),
+            context=Context.from_dict(context),
+            seed=seed,
+            initial_state=state,
         )
 
     def to_json(self, **kwargs: Any) -> str:

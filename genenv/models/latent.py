@@ -1,0 +1,206 @@
+"""A JEPA-style latent world model learned from frames (the "latent" kind).
+
+- `encoder`: a small conv net from a stack of the last two frames (2 x H x W x 3, uint8) to a
+  latent z (latent_dim). Two frames, so z can hold velocities; a single image (an image prompt, a
+  goal image) is encoded as a stack of that image twice, i.e. "this pose, at rest".
+- `predictors`: K action-conditioned MLPs z' = z + f_k(z, a, context), evaluated together as
+  batched matrix products. They are trained in latent space against an EMA target encoder (see
+  `latent_train`); their spread is the model's uncertainty.
+- `reward_head` r(z, a) and `termination_head` on z'.
+- `decoder`: a deconv net z -> the newest frame, trained on detached latents only, used only to
+  draw the dream (and the `obs_type="pixels"` dream env).
+
+The state of an imagined world is z: `initial` draws encoded real starts, `step` is one latent
+step (mean of the predictors), `render` decodes z to uint8 frames, `encode` maps frames to z.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from genenv.models.base import ModelStep
+from genenv.models.ensemble import EnsembleLinear, Normaliser
+
+
+@dataclass
+class LatentConfig:
+    """Architecture of the latent pixel model."""
+
+    image_size: int = 64  # frames are image_size x image_size RGB (16, 32, 64 or 128)
+    latent_dim: int = 32  # size of z
+    channels: int = 16  # width of the first conv layer (doubles every 2 layers, at most 4x)
+    hidden_size: int = 256  # width of the predictor / head MLPs
+    num_predictors: int = 3  # predictor ensemble size (uncertainty = their disagreement)
+
+    def __post_init__(self) -> None:
+        if self.image_size not in (16, 32, 64, 128):
+            raise ValueError(f"image_size must be 16, 32, 64 or 128, got {self.image_size}")
+        if self.num_predictors < 1 or self.latent_dim < 2:
+            raise ValueError("need num_predictors >= 1 and latent_dim >= 2")
+
+
+def _conv_widths(cfg: LatentConfig) -> list[int]:
+    layers = {16: 2, 32: 3, 64: 4, 128: 5}[cfg.image_size]  # stride-2 convs down to 4x4
+    return [min(cfg.channels * 2 ** (i // 2), cfg.channels * 4) for i in range(layers)]
+
+
+class Encoder(nn.Module):
+    """(n, 2, H, W, 3) uint8 frame stacks -> (n, latent_dim)."""
+
+    def __init__(self, cfg: LatentConfig):
+        super().__init__()
+        widths, layers, c_in = _conv_widths(cfg), [], 6
+        for w in widths:
+            layers += [nn.Conv2d(c_in, w, 4, stride=2, padding=1), nn.GroupNorm(1, w), nn.SiLU()]
+            c_in = w
+        self.convs = nn.Sequential(*layers)
+        self.out = nn.Linear(c_in * 16, cfg.latent_dim)
+
+    def forward(self, stacks: torch.Tensor) -> torch.Tensor:
+        n, _, h, w, _ = stacks.shape
+        x = stacks.permute(0, 1, 4, 2, 3).reshape(n, 6, h, w).float() / 127.5 - 1.0  # (n,6,H,W)
+        return self.out(self.convs(x).flatten(1))  # (n, latent_dim)
+
+
+class Decoder(nn.Module):
+    """(n, latent_dim) -> (n, 3, H, W) frame in [-1, 1] (the newest frame of the stack)."""
+
+    def __init__(self, cfg: LatentConfig):
+        super().__init__()
+        widths = _conv_widths(cfg)[::-1]
+        self.first = widths[0]
+        self.inp = nn.Linear(cfg.latent_dim, widths[0] * 16)
+        layers = []
+        for w_in, w_out in zip(widths, [*widths[1:], cfg.channels], strict=True):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1), nn.SiLU()]
+        self.deconvs = nn.Sequential(*layers, nn.Conv2d(cfg.channels, 3, 3, padding=1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.inp(z).view(-1, self.first, 4, 4)  # (n, C, 4, 4)
+        return torch.tanh(self.deconvs(x))  # (n, 3, H, W)
+
+
+class Predictors(nn.Module):
+    """K residual MLPs: (z, a, ctx) -> z' for every member, (K, n, latent_dim)."""
+
+    def __init__(self, k: int, in_dim: int, hidden: int, latent_dim: int):
+        super().__init__()
+        self.k = k
+        self.layers = nn.ModuleList(
+            [EnsembleLinear(k, in_dim, hidden), EnsembleLinear(k, hidden, hidden)]
+        )
+        self.out = EnsembleLinear(k, hidden, latent_dim)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        h = x.unsqueeze(0).expand(self.k, -1, -1) if x.dim() == 2 else x  # (K, n, in)
+        for layer in self.layers:
+            h = F.silu(layer(h))
+        return z + self.out(h)  # (K, n, latent_dim) (z broadcasts)
+
+
+def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+        nn.Linear(hidden, out_dim),
+    )  # fmt: skip
+
+
+class LatentWorldModel(nn.Module):
+    """Encoder, latent predictors, reward/termination heads, decoder, and real start latents."""
+
+    def __init__(
+        self,
+        task: str,
+        act_dim: int,
+        ctx_dim: int,
+        config: LatentConfig | None = None,
+        action_low: float | list[float] = -1.0,
+        action_high: float | list[float] = 1.0,
+    ):
+        super().__init__()
+        self.config = cfg = config or LatentConfig()
+        self.task, self.act_dim, self.ctx_dim = task, act_dim, ctx_dim
+        self.obs_dim = D = cfg.latent_dim  # the imagined world's state is z
+        self.encoder = Encoder(cfg)
+        self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, D)
+        self.reward_head = _mlp(D + act_dim + ctx_dim, cfg.hidden_size, 1)
+        self.termination_head = _mlp(D + ctx_dim, cfg.hidden_size, 1)
+        self.decoder = Decoder(cfg)
+        self.ctx_norm = Normaliser(ctx_dim)
+        self.register_buffer("action_low", torch.as_tensor(action_low, dtype=torch.float32))
+        self.register_buffer("action_high", torch.as_tensor(action_high, dtype=torch.float32))
+        self.register_buffer("start_obs", torch.zeros(1, D))  # (k, D) encoded real starts
+        self.register_buffer("real_obs", torch.zeros(1, D))  # (m, D) encoded real states
+
+    @property
+    def device(self) -> torch.device:
+        return self.action_low.device
+
+    # -- pieces used by training and the verbs ---------------------------------------------------
+    def features(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
+        return torch.cat([z, action, self.ctx_norm(context)], dim=-1)  # (n, D+act+ctx)
+
+    def predict_all(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
+        """(K, n, D) every predictor's next latent."""
+        return self.predictors(z, self.features(z, action, context))
+
+    def reward(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
+        return self.reward_head(self.features(z, action, context)).squeeze(-1)  # (n,)
+
+    def termination_logit(self, z_next: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.termination_head(torch.cat([z_next, self.ctx_norm(context)], -1)).squeeze(-1)
+
+    # -- the WorldModel verbs ------------------------------------------------------------------
+    def initial(
+        self, n: int, generator: torch.Generator | None = None, source: str = "starts"
+    ) -> torch.Tensor:
+        bank = {"starts": self.start_obs, "states": self.real_obs}.get(source)
+        if bank is None:
+            raise ValueError(f"unknown initial-state source {source!r}; use 'starts' or 'states'")
+        idx = torch.randint(len(bank), (n,), generator=generator, device=bank.device)
+        return bank[idx]  # (n, D)
+
+    @torch.no_grad()
+    def step(
+        self,
+        obs: torch.Tensor,  # (n, D) latents
+        action: torch.Tensor,  # (n, act_dim)
+        context: torch.Tensor,  # (n, ctx_dim)
+        generator: torch.Generator | None = None,
+    ) -> ModelStep:
+        preds = self.predict_all(obs, action, context)  # (K, n, D)
+        z_next = preds.mean(0)  # (n, D)
+        uncertainty = preds.std(0, unbiased=False).mean(-1)  # (n,)
+        reward = self.reward(obs, action, context)  # (n,)
+        terminated = self.termination_logit(z_next, context) > 0.0
+        finite = torch.isfinite(z_next).all(-1) & torch.isfinite(reward)
+        z_next = torch.where(finite[:, None], z_next, torch.zeros_like(z_next))
+        reward = torch.where(finite, reward, torch.zeros_like(reward))
+        return ModelStep(z_next, reward, terminated, uncertainty, finite)
+
+    @torch.no_grad()
+    def render(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, D) latents -> (n, H, W, 3) uint8 decoded frames."""
+        x = self.decoder(z)  # (n, 3, H, W) in [-1, 1]
+        return ((x.permute(0, 2, 3, 1) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+    @torch.no_grad()
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames -> (n, D) latents: (n, 2, H, W, 3) stacks [previous, current], or (n, H, W, 3)
+        single frames (encoded as a pose at rest: the frame stacked with itself)."""
+        frames = torch.as_tensor(frames, device=self.device)
+        if frames.dim() == 4:
+            frames = frames.unsqueeze(1).expand(-1, 2, -1, -1, -1)
+        s = self.config.image_size
+        if frames.dim() != 5 or tuple(frames.shape[2:]) != (s, s, 3):
+            raise ValueError(
+                f"this {self.task} pixel world reads {s}x{s} RGB frames, got {tuple(frames.shape)}"
+            )
+        out = []
+        for i in range(0, frames.shape[0], 1024):
+            out.append(self.encoder(frames[i : i + 1024]))
+        return torch.cat(out)  # (n, D)

@@ -1,0 +1,334 @@
+"""Train a `LatentWorldModel` on a pixel dataset, JEPA-style, with collapse measured throughout.
+
+One gradient step on a batch of windows of `horizon` consecutive real transitions (never crossing
+an episode boundary; shorter windows are masked):
+- z0 = encoder(frames of the first observation); the predictors roll z forward open-loop with the
+  real actions (the next latent is the predictors' mean);
+- latent loss: each predictor's z_h against the EMA *target* encoder's latent of the real
+  observation h steps on (no gradient through the target), summed over h: the multi-step rollout
+  loss;
+- anti-collapse: VICReg variance (hinge on each dimension's batch std) and covariance
+  (off-diagonal squares) terms on z0;
+- reward head on (z_{h-1}, a) and termination head on z_h along the rollout, against the real ones;
+- decoder: the real newest frame from the *detached* latents (z0 and an equal number of rollout
+  latents picked at random): pixels never shape the latent space.
+Every `eval_every` steps the held-out episodes are scored: per-dimension latent std, effective rank
+(exp of the entropy of the normalised singular values), a ridge probe z -> true MuJoCo state (fit on
+training latents, R² on held-out), one-step latent error, reward error and decoded PSNR.
+
+Distributed: under torchrun (`torch.distributed` initialised) every rank draws the same global
+batch and takes its own slice of it; DistributedDataParallel averages the gradients, so the
+update is that of the global batch, as in one process. Rank 0 alone evaluates.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from genenv.data.pixels import PixelTransitions
+from genenv.models.distributed import rank_world, wrap
+from genenv.models.latent import LatentConfig, LatentWorldModel
+from genenv.models.train import split_episodes
+from genenv.worlds import CONTEXT_FIELDS, get_task
+
+
+@dataclass
+class LatentTrainConfig:
+    """How to train the latent pixel model (the architecture lives in `LatentConfig`)."""
+
+    steps: int = 3000  # gradient steps
+    batch_size: int = 32  # windows per step (global, split across DDP ranks)
+    horizon: int = 3  # open-loop steps of the latent rollout loss
+    lr: float = 1e-3  # AdamW learning rate
+    weight_decay: float = 1e-5  # AdamW decoupled weight decay
+    ema: float = 0.99  # target encoder <- ema * target + (1 - ema) * online, every step
+    var_coef: float = 1.0  # VICReg variance term weight
+    cov_coef: float = 0.04  # VICReg covariance term weight
+    reward_coef: float = 1.0  # reward head MSE weight
+    termination_coef: float = 0.5  # termination head BCE weight
+    decoder_coef: float = 1.0  # decoder MSE weight (on detached latents)
+    holdout_fraction: float = 0.1  # fraction of episodes held out for the collapse metrics
+    eval_every: int = 250  # steps between held-out evaluations (and log lines)
+    max_eval: int = 1500  # at most this many held-out / probe-fit transitions per evaluation
+    max_time_s: float | None = 1800.0  # wall-clock budget (None: no limit)
+    real_obs_cap: int = 20_000  # encoded real states kept for branched starts
+    seed: int = 0
+    device: str = "cpu"
+
+
+class _Windows:
+    """Index arithmetic over a pixel dataset: frame stacks and `horizon`-step windows."""
+
+    def __init__(self, px: PixelTransitions, device: torch.device):
+        t = px.transitions
+        self.n = len(t)
+        starts = np.zeros(self.n, dtype=bool)
+        starts[t.episode_starts()] = True
+        cur = px.obs_frame
+        self.prev = torch.as_tensor(np.where(starts, cur, cur - 1), device=device)  # (N,)
+        self.cur = torch.as_tensor(cur, device=device)  # (N,)
+        self.frames = torch.as_tensor(px.frames, device=device)  # (F, H, W, 3) uint8
+        self.ep = torch.as_tensor(t.episode_ids, device=device)
+        f = lambda x: torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)  # noqa: E731
+        self.act, self.rew, self.ctx = f(t.actions), f(t.rewards), f(t.contexts)
+        self.term, self.state = f(t.terminations.astype(np.float32)), f(t.obs)
+
+    def stack(self, i: torch.Tensor) -> torch.Tensor:
+        """(..., 2, H, W, 3) frames [previous, current] of the observations of transitions i."""
+        return torch.stack([self.frames[self.prev[i]], self.frames[self.cur[i]]], dim=-4)
+
+    def next_stack(self, i: torch.Tensor) -> torch.Tensor:
+        """(..., 2, H, W, 3) frames of the NEXT observations of transitions i."""
+        return torch.stack([self.frames[self.cur[i]], self.frames[self.cur[i] + 1]], dim=-4)
+
+    def window(self, i: torch.Tensor, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H) transition indices from each start i and (B, H) mask of those in i's episode."""
+        idx = i[:, None] + torch.arange(horizon, device=i.device)  # (B, H)
+        clipped = idx.clamp_max(self.n - 1)
+        return clipped, (idx < self.n) & (self.ep[clipped] == self.ep[i][:, None])
+
+
+def vicreg_terms(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(variance hinge, covariance) terms of VICReg on a (B, D) batch."""
+    zc = z - z.mean(0)
+    std = torch.sqrt(zc.var(0) + 1e-4)
+    var = F.relu(1.0 - std).mean()
+    cov = (zc.T @ zc) / max(z.shape[0] - 1, 1)  # (D, D)
+    off = cov - torch.diag(torch.diag(cov))
+    return var, (off**2).sum() / z.shape[1]
+
+
+class _Objective(nn.Module):
+    """All the losses of one batch in one forward (so DDP sees every parameter used)."""
+
+    def __init__(self, model: LatentWorldModel, target: nn.Module, cfg: LatentTrainConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+        self._target = [target]  # not a submodule: DDP must not sync it, EMA updates it
+        self.pos_weight = 1.0
+
+    def forward(self, w: _Windows, i: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        m, cfg, H = self.model, self.cfg, self.cfg.horizon
+        idx, mask = w.window(i, H)  # (B, H)
+        maskf = mask.float()
+        z = m.encoder(w.stack(i))  # (B, D)
+        with torch.no_grad():
+            tz = self._target[0](w.next_stack(idx).flatten(0, 1)).view(*idx.shape, -1)  # (B,H,D)
+        var, cov = vicreg_terms(z)
+        pred_loss = rew_loss = term_loss = dec_loss = z.new_zeros(())
+        dec_z, dec_f = [z.detach()], [w.frames[w.cur[i]]]
+        for h in range(H):
+            a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
+            r_hat = m.reward(z, a, ctx)  # (B,)
+            preds = m.predict_all(z, a, ctx)  # (K, B, D)
+            err = ((preds - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
+            z = preds.mean(0)
+            logit = m.termination_logit(z, ctx)
+            bce = F.binary_cross_entropy_with_logits(
+                logit,
+                w.term[idx[:, h]],
+                pos_weight=torch.tensor(self.pos_weight, device=z.device),
+                reduction="none",
+            )
+            denom = maskf[:, h].sum().clamp_min(1.0)
+            pred_loss = pred_loss + (err * maskf[:, h]).sum() / denom
+            rew_loss = rew_loss + (((r_hat - w.rew[idx[:, h]]) ** 2) * maskf[:, h]).sum() / denom
+            term_loss = term_loss + (bce * maskf[:, h]).sum() / denom
+            keep = mask[:, h]
+            dec_z.append(z.detach()[keep])
+            dec_f.append(w.frames[w.cur[idx[keep, h]] + 1])
+        # decode z0 and as many rollout latents (a random subset: decoding is the costly part)
+        dz, df = torch.cat(dec_z[1:]), torch.cat(dec_f[1:])
+        sub = torch.randperm(len(dz), device=dz.device)[: len(i)]
+        recon = m.decoder(torch.cat([dec_z[0], dz[sub]]))  # (M, 3, H, W)
+        real = torch.cat([dec_f[0], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        dec_loss = F.mse_loss(recon, real)
+        loss = (
+            pred_loss / H
+            + cfg.var_coef * var
+            + cfg.cov_coef * cov
+            + cfg.reward_coef * rew_loss / H
+            + cfg.termination_coef * term_loss / H
+            + cfg.decoder_coef * dec_loss
+        )
+        parts = {"latent": pred_loss / H, "var": var, "cov": cov, "reward": rew_loss / H}
+        parts |= {"termination": term_loss / H, "decoder": dec_loss}
+        return loss, {f"losses/{k}": float(v.detach()) for k, v in parts.items()}
+
+
+def _ridge_r2(x_fit, y_fit, x_eval, y_eval, lam: float = 1e-3) -> float:
+    """R² (averaged over state dimensions) of a ridge regression x -> y fit on (x_fit, y_fit)."""
+    xm, ym = x_fit.mean(0), y_fit.mean(0)
+    xs = x_fit.std(0).clamp_min(1e-6)
+    a = (x_fit - xm) / xs
+    w = torch.linalg.solve(a.T @ a + lam * len(a) * torch.eye(a.shape[1]), a.T @ (y_fit - ym))
+    pred = ((x_eval - xm) / xs) @ w + ym
+    ss_res = ((y_eval - pred) ** 2).sum(0)
+    ss_tot = ((y_eval - y_eval.mean(0)) ** 2).sum(0).clamp_min(1e-8)
+    return float((1.0 - ss_res / ss_tot).mean())
+
+
+def effective_rank(z: torch.Tensor) -> float:
+    """exp(entropy) of the normalised singular values of the centred (n, D) latents."""
+    s = torch.linalg.svdvals(z - z.mean(0))
+    p = s / s.sum().clamp_min(1e-12)
+    return float(torch.exp(-(p * (p + 1e-12).log()).sum()))
+
+
+@torch.no_grad()
+def collapse_metrics(
+    model: LatentWorldModel, w: _Windows, fit_idx: torch.Tensor, eval_idx: torch.Tensor
+) -> dict[str, float]:
+    """Latent std per dimension, effective rank, probe R², one-step error, reward error, PSNR."""
+    model.eval()
+    z_fit = model.encode(w.stack(fit_idx)).cpu()
+    z = model.encode(w.stack(eval_idx))  # (n, D)
+    z_next = model.encode(w.next_stack(eval_idx))
+    a, ctx = w.act[eval_idx], w.ctx[eval_idx]
+    pred = model.predict_all(z, a, ctx).mean(0)
+    std = z.std(0)
+    recon = model.render(z).float()
+    mse = ((recon - w.frames[w.cur[eval_idx]].float()) ** 2).mean()
+    out = {
+        "collapse/latent_std_min": float(std.min()),
+        "collapse/latent_std_mean": float(std.mean()),
+        "collapse/effective_rank": effective_rank(z.cpu()),
+        "collapse/probe_r2": _ridge_r2(
+            z_fit, w.state[fit_idx].cpu(), z.cpu(), w.state[eval_idx].cpu()
+        ),
+        "eval/one_step_latent_rel_mse": float(((pred - z_next) ** 2).mean() / z_next.var(0).mean()),
+        "eval/reward_mse": float(((model.reward(z, a, ctx) - w.rew[eval_idx]) ** 2).mean()),
+        "eval/decoded_psnr": float(10 * torch.log10(255.0**2 / mse.clamp_min(1e-8))),
+    }
+    model.train()
+    return out
+
+
+def new_latent_model(task: str, config: LatentConfig | None = None) -> LatentWorldModel:
+    """An untrained latent model for `task` (action bounds from the real env)."""
+    import gymnasium as gym
+
+    info = get_task(task)
+    env = gym.make(info.gym_id, **info.make_kwargs)
+    low, high = env.action_space.low.tolist(), env.action_space.high.tolist()
+    env.close()
+    return LatentWorldModel(info.name, len(low), len(CONTEXT_FIELDS), config, low, high)
+
+
+def train_latent_model(
+    px: PixelTransitions,
+    config: LatentTrainConfig | None = None,
+    latent: LatentConfig | None = None,
+    progress: bool = True,
+    log: Any = None,
+) -> tuple[LatentWorldModel, dict[str, Any]]:
+    """Train a latent world model on the frames of `px`; returns (model, report).
+
+    `log(step, metrics)` (optional) receives the losses and collapse metrics at every evaluation;
+    the report holds their history, the final metrics, the split and the cost.
+    """
+    cfg = config or LatentTrainConfig()
+    t0 = time.monotonic()
+    rank, world = rank_world()
+    device = torch.device(cfg.device)
+    latent = latent or LatentConfig(image_size=px.size)
+    if latent.image_size != px.size:
+        raise ValueError(f"the data has {px.size}x{px.size} frames, the model reads {latent}")
+    get_task(px.transitions.task)
+    if cfg.batch_size < world:
+        raise ValueError(f"batch_size {cfg.batch_size} is smaller than the {world} DDP ranks")
+    train_mask, held_mask = split_episodes(px.transitions, cfg.holdout_fraction, cfg.seed)
+    w = _Windows(px, device)
+    train_idx = torch.as_tensor(np.flatnonzero(train_mask), device=device)
+    held_idx = torch.as_tensor(np.flatnonzero(held_mask), device=device)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    fit_idx = train_idx[torch.randperm(len(train_idx), generator=gen)[: cfg.max_eval].to(device)]
+    eval_idx = held_idx[torch.randperm(len(held_idx), generator=gen)[: cfg.max_eval].to(device)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = new_latent_model(px.transitions.task, latent).to(device)
+    model.ctx_norm.fit(w.ctx[train_idx])
+    target = copy.deepcopy(model.encoder).requires_grad_(False)
+    objective = _Objective(model, target, cfg)
+    pos = float(w.term[train_idx].sum())
+    objective.pos_weight = min(max((len(train_idx) - pos) / max(pos, 1.0), 1.0), 100.0)
+    step_fn = wrap(objective)  # DDP under torchrun (it broadcasts rank 0's weights)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict[str, float]] = []
+    bar = tqdm(total=cfg.steps, disable=not progress or rank != 0, unit="step", desc="train")
+    stop, step, losses = "steps", 0, {}
+    for step in range(1, cfg.steps + 1):
+        pick = torch.randint(len(train_idx), (cfg.batch_size,), generator=gen).to(device)
+        batch = train_idx[pick][rank::world]  # this rank's slice of the global batch
+        loss, losses = step_fn(w, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p_t, p in zip(target.parameters(), model.encoder.parameters(), strict=True):
+                p_t.lerp_(p, 1.0 - cfg.ema)
+        bar.update(1)
+        out_of_time = cfg.max_time_s is not None and time.monotonic() - t0 > cfg.max_time_s
+        if world > 1:  # every rank stops at the same step
+            flag = torch.tensor(float(out_of_time), device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag > 0)
+        if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps or out_of_time):
+            row = {"step": step, "time_s": round(time.monotonic() - t0, 1), **losses}
+            row |= collapse_metrics(model, w, fit_idx, eval_idx if len(eval_idx) else fit_idx)
+            history.append(row)
+            bar.set_postfix(
+                r2=f"{row['collapse/probe_r2']:.2f}", loss=f"{float(loss.detach()):.3f}"
+            )
+            if log is not None:
+                log(step, row)
+        if out_of_time:
+            stop = "time"
+            break
+    bar.close()
+    model.eval()
+    _fill_latent_banks(model, w, px, train_idx, cfg)
+    report = {
+        "config": asdict(cfg),
+        "latent": asdict(model.config),
+        "train_transitions": int(len(train_idx)),
+        "holdout_episode_ids": sorted(
+            int(e) for e in np.unique(px.transitions.episode_ids[held_mask])
+        ),
+        "grad_steps": step,
+        "stopped": stop,
+        "time_s": round(time.monotonic() - t0, 2),
+        "world_size": world,
+        "history": history,
+        "final": history[-1] if history else {},
+        "data_fingerprint": px.transitions.fingerprint(),
+    }
+    return model, report
+
+
+@torch.no_grad()
+def _fill_latent_banks(model, w: _Windows, px: PixelTransitions, train_idx, cfg) -> None:
+    starts = torch.as_tensor(px.transitions.episode_starts(), device=w.cur.device)
+    model.start_obs = model.encode(w.stack(starts))  # (k, D)
+    rng = np.random.default_rng(cfg.seed)
+    n = len(train_idx)
+    keep = (
+        np.arange(n) if n <= cfg.real_obs_cap else np.sort(rng.choice(n, cfg.real_obs_cap, False))
+    )
+    model.real_obs = model.encode(w.stack(train_idx[torch.as_tensor(keep, device=w.cur.device)]))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio (dB) between uint8 images."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)

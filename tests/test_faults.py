@@ -1,0 +1,295 @@
+"""Fault drills, fast subset: hostile files execute nothing, interrupted work resumes exactly,
+corruption is a clear error, temporary litter is cleaned. Long kill loops and soaks are marked
+`expensive` and run by benchmarks/drills.py."""
+
+import base64
+import json
+import os
+import pickle
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genenv.agents.sb3 import load_policy
+from genenv.data import collect, load_transitions
+from genenv.data.policies import resolve_policy
+from genenv.data.sb3_zip import UnsafeZipError
+from genenv.models.checkpoint import load_checkpoint, save_checkpoint
+from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+
+
+# -- hostile files -------------------------------------------------------------------------------
+class _Payload:
+    """Unpickling this creates the marker file: proof that code from a file ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _blob(marker: Path) -> str:
+    return base64.b64encode(pickle.dumps(_Payload(marker))).decode()
+
+
+def _rewrite_zip(src: Path, dst: Path, edit) -> Path:
+    with zipfile.ZipFile(src) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    data = json.loads(files["data"])
+    edit(data)
+    files["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def sb3_zips(tmp_path_factory):
+    """A real PPO and SAC zip (InvertedPendulum), and hostile copies of the PPO one."""
+    from stable_baselines3 import PPO, SAC
+    from torch import nn
+
+    from genenv.worlds import WorldSpec
+
+    root = tmp_path_factory.mktemp("zips")
+    env = WorldSpec("InvertedPendulum").make_env()
+    kwargs = dict(policy_kwargs=dict(net_arch=[8], activation_fn=nn.ReLU), device="cpu")
+    PPO("MlpPolicy", env, n_steps=32, batch_size=32, **kwargs).save(root / "ppo.zip")
+    SAC("MlpPolicy", env, buffer_size=100, **kwargs).save(root / "sac.zip")
+    marker = root / "PAYLOAD-RAN"
+
+    def every_entry(data):  # the payload in place of every pickled entry
+        for value in data.values():
+            if isinstance(value, dict) and ":serialized:" in value:
+                value[":serialized:"] = _blob(marker)
+
+    def extra_entry(data):  # a pickled entry genenv knows nothing about
+        data["surprise"] = {":type:": "<class 'object'>", ":serialized:": _blob(marker)}
+
+    def foreign_policy(data):  # a policy class that is not SB3's own
+        data["policy_class"].update({"__init__": "<function Evil.__init__ at 0x1>"})
+        data["policy_class"][":serialized:"] = _blob(marker)
+
+    hostile = {
+        name: _rewrite_zip(root / "ppo.zip", root / f"{name}.zip", edit)
+        for name, edit in (
+            ("every", every_entry),
+            ("extra", extra_entry),
+            ("foreign", foreign_policy),
+        )
+    }
+    return root, marker, hostile
+
+
+def test_hostile_zip_is_executed_by_plain_sb3_but_not_by_genenv(sb3_zips, tmp_path):
+    """The payload is real (SB3's own loader runs it) and none of genenv's loaders do."""
+    from stable_baselines3 import PPO
+
+    root, marker, hostile = sb3_zips
+    # genenv: loadable zips load with SB3's own classes, the others are refused clearly
+    agent = load_policy(hostile["every"])
+    assert agent.policy_class.__name__ == "ActorCriticPolicy"
+    assert agent.clip_range(1.0) == pytest.approx(0.2)
+    assert agent.policy_kwargs["net_arch"] == [8]
+    for name in ("extra", "foreign"):
+        with pytest.raises(UnsafeZipError, match="refusing"):
+            load_policy(hostile[name])
+        with pytest.raises(ValueError, match="refusing"):
+            resolve_policy(str(hostile[name]))  # collect --policy
+    folder = tmp_path / "agent"  # a run's agent folder (record --policy DIR, run --resume)
+    folder.mkdir()
+    (folder / "agent.zip").write_bytes(hostile["extra"].read_bytes())
+    (folder / "agent.json").write_text(json.dumps({"algo": "PPO", "file": "agent.zip"}))
+    with pytest.raises(UnsafeZipError):
+        load_policy(folder)
+    fn, desc = resolve_policy(str(hostile["every"]))
+    assert desc.startswith("sb3:PPO") and np.shape(fn(np.zeros(4, np.float32))) == (1,)
+    assert not marker.exists(), "a payload ran inside genenv"
+    # control: SB3's own loader does unpickle the payload
+    with pytest.raises(Exception):  # noqa: B017 - the payload object is no PPO attribute
+        PPO.load(hostile["every"])
+    assert marker.exists()
+    marker.unlink()
+
+
+def test_genuine_zips_round_trip_through_the_one_loader(sb3_zips):
+    root, marker, _ = sb3_zips
+    obs = np.zeros(4, np.float32)
+    for name, policy in (("PPO", "ActorCriticPolicy"), ("SAC", "SACPolicy")):
+        agent = load_policy(root / f"{name.lower()}.zip")
+        assert type(agent).__name__ == name and agent.policy_class.__name__ == policy
+        assert agent.policy_kwargs["activation_fn"].__name__ == "ReLU"
+        assert agent.predict(obs, deterministic=True)[0].shape == (1,)
+    assert not marker.exists()
+
+
+def test_agent_json_and_checkpoint_name_only_files_inside_their_folder(tmp_path):
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    (folder / "agent.json").write_text(json.dumps({"algo": "PPO", "file": "../../etc/passwd"}))
+    with pytest.raises(ValueError, match="bare file name"):
+        load_policy(folder)
+    path = save_checkpoint(_tiny_model(), tmp_path / "ck")
+    meta = json.loads((path / "metadata.json").read_text())
+    for bad in ("../../../../etc/passwd", "/etc/passwd", "sub/w.safetensors", ".."):
+        (path / "metadata.json").write_text(json.dumps({**meta, "weights_file": bad}))
+        with pytest.raises(ValueError, match="bare file name"):
+            load_checkpoint(path)
+
+
+def test_checkpoint_with_pickled_weights_executes_nothing(tmp_path):
+    import hashlib
+
+    marker = tmp_path / "PAYLOAD-RAN"
+    path = save_checkpoint(_tiny_model(), tmp_path / "ck")
+    meta = json.loads((path / "metadata.json").read_text())
+    weights = path / meta["weights_file"]
+    weights.write_bytes(pickle.dumps(_Payload(marker)))  # torch.load would run this
+    meta["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="corrupt"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def _tiny_model() -> EnsembleWorldModel:
+    config = EnsembleConfig(ensemble_size=2, num_elites=1, hidden_size=8, num_layers=1)
+    return EnsembleWorldModel("InvertedPendulum", 4, 1, 10, config, [-3.0], [3.0])
+
+
+# -- files follow the umask, litter is cleaned ----------------------------------------------------
+def test_datasets_and_checkpoints_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        collect("InvertedPendulum", 10, tmp_path / "ds", progress=False)
+        ck = save_checkpoint(_tiny_model(), tmp_path / "ck")
+    finally:
+        os.umask(old)
+    files = [tmp_path / "ds" / "metadata.json", ck / "metadata.json", *ck.glob("weights-*")]
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+
+
+def test_tmp_litter_is_removed_on_the_next_open(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 10, ds, progress=False)
+    litter = ds / ".metadata.json.abc123.tmp"
+    litter.write_bytes(b"x" * 1000)
+    assert len(load_transitions(ds)) == 10  # readers ignore it
+    collect("InvertedPendulum", 5, ds, seed=1, progress=False)
+    assert not litter.exists()
+    ck = save_checkpoint(_tiny_model(), tmp_path / "ck")
+    (ck / ".weights.xyz.tmp").write_bytes(b"x" * 1000)
+    save_checkpoint(_tiny_model(), ck)
+    assert not list(ck.glob("*.tmp"))
+
+
+# -- collections: no duplicates, exact resume, honest records ------------------------------------
+def _arrays(path):
+    t = load_transitions(path)
+    return np.concatenate([t.obs, t.actions, t.rewards[:, None], t.next_obs], axis=1)
+
+
+def _starts(path):  # first observation of every episode
+    t = load_transitions(path)
+    _, first = np.unique(t.episode_ids, return_index=True)
+    return t.obs[first]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "ds"
+    collect("InvertedPendulum", 300, path, seed=7, progress=False, chunk_steps=50)
+    return _arrays(path)
+
+
+def test_same_seed_is_refused_resume_is_a_no_op_until_total_continues(tmp_path, reference):
+    from genenv.data import collection_info
+
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 300, ds, seed=7, progress=False, chunk_steps=50)
+    with pytest.raises(ValueError, match="already holds collection 0 with seed 7"):
+        collect("InvertedPendulum", 300, ds, seed=7, progress=False)
+    collect("InvertedPendulum", None, ds, seed=7, resume=True, progress=False)  # complete: no-op
+    np.testing.assert_array_equal(_arrays(ds), reference)
+    collect("InvertedPendulum", None, ds, seed=7, until_total=500, progress=False)
+    info = collection_info(ds)
+    assert info["total_steps"] == 500 and len(info["collections"]) == 1
+    starts = _starts(ds)
+    assert len(np.unique(starts, axis=0)) == len(starts)  # no episode repeated
+
+
+@pytest.mark.parametrize("when", ["before_commit_point", "after_commit_point"])
+def test_ctrl_c_inside_a_commit_neither_loses_nor_over_counts(tmp_path, reference, when):
+    from genenv.data import collection_info
+    from genenv.data.storage import DatasetWriter
+
+    original = DatasetWriter.append
+    calls = {"n": 0}
+
+    def interrupted(self, episodes, collection):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            if when == "after_commit_point":
+                original(self, episodes, collection)
+            raise KeyboardInterrupt
+        return original(self, episodes, collection)
+
+    ds = tmp_path / "ds"
+    DatasetWriter.append = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            collect("InvertedPendulum", 300, ds, seed=7, progress=False, chunk_steps=50)
+    finally:
+        DatasetWriter.append = original
+    info = collection_info(ds)
+    assert info["collections"][0]["steps"] == info["total_steps"] == len(load_transitions(ds))
+    assert info["collections"][0]["status"] == "interrupted"
+    collect("InvertedPendulum", None, ds, seed=7, resume=True, progress=False)
+    np.testing.assert_array_equal(_arrays(ds), reference)  # nothing lost, nothing twice
+    assert collection_info(ds)["collections"][0]["status"] == "complete"
+
+
+def test_metadata_claiming_more_episodes_than_exist_is_refused(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 20, ds, progress=False)
+    meta = json.loads((ds / "metadata.json").read_text())
+    (ds / "metadata.json").write_text(json.dumps({**meta, "total_episodes": 1_000_000}))
+    with pytest.raises(ValueError, match="1000000 episodes"):
+        collect("InvertedPendulum", 20, ds, seed=1, progress=False)
+
+
+# -- checksums --------------------------------------------------------------------------------
+def test_zeroed_bytes_in_an_episode_file_are_a_clear_error(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 200, ds, progress=False)
+    victim = sorted(ds.glob("*/part-0.arrow"), key=lambda p: int(p.parent.name))[0]
+    raw = bytearray(victim.read_bytes())
+    start = len(raw) // 2
+    raw[start : start + 64] = bytes(64)
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"(episode 0 .* corrupt|unreadable)"):
+        load_transitions(ds)
+
+
+def test_legacy_datasets_without_checksums_load_with_a_warning(tmp_path):
+    ds = tmp_path / "ds"
+    collect("InvertedPendulum", 50, ds, progress=False)
+    meta = json.loads((ds / "metadata.json").read_text())
+    meta["genenv"]["format_version"] = 1
+    (ds / "metadata.json").write_text(json.dumps(meta))
+    for ep_meta in ds.glob("*/metadata.json"):
+        m = json.loads(ep_meta.read_text())
+        m.pop("checksum")
+        ep_meta.write_text(json.dumps(m))
+    with pytest.warns(UserWarning, match="predates episode checksums"):
+        assert len(load_transitions(ds)) == 50
+    meta["genenv"]["format_version"] = 2
+    (ds / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no checksum"):
+        load_transitions(ds)
