@@ -25,6 +25,8 @@ reaches the agent.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,14 @@ from genenv.envs import _world
 from genenv.envs.fast import fast_step
 from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclass
@@ -73,8 +83,14 @@ class DreamConfig:
             self.max_episode_steps == -1 or self.max_episode_steps >= 1
         ):
             raise ValueError(f"max_episode_steps must be >= 1 or -1, got {self.max_episode_steps}")
-        if self.uncertainty_penalty < 0:
-            raise ValueError("uncertainty_penalty must be >= 0")
+        if self.max_episode_steps is not None and not _is_int(self.max_episode_steps):
+            raise ValueError(f"max_episode_steps must be an int, got {self.max_episode_steps!r}")
+        pen = self.uncertainty_penalty
+        if not _is_real(pen) or not math.isfinite(pen) or pen < 0:
+            raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {pen!r}")
+        thr = self.uncertainty_threshold
+        if thr is not None and (not _is_real(thr) or math.isnan(thr) or thr <= 0):
+            raise ValueError(f"uncertainty_threshold must be a number > 0 or None, got {thr!r}")
         if self.start not in ("starts", "states"):
             raise ValueError(f"start must be 'starts' or 'states', got {self.start!r}")
 
@@ -106,8 +122,9 @@ class DreamVectorEnv(VectorEnv):
     ):
         self.config = cfg = DreamConfig(**config)
         self.task = get_task(task).name
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if not _is_int(num_envs) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        _world.fork_safe_threads()  # an async (forked) gymnasium worker: see _world
         if render_mode is not None:
             raise ValueError("DreamVectorEnv has no render modes; use genenv.recording for videos")
         self.num_envs, self.render_mode = int(num_envs), render_mode
