@@ -40,6 +40,10 @@ from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 class DreamVectorEnv(VectorEnv):
     """`num_envs` imagined episodes of `task`, stepped together in a world model on `device`.
 
@@ -67,8 +71,9 @@ class DreamVectorEnv(VectorEnv):
     ):
         self.config = cfg = DreamConfig(**config)
         self.task = get_task(task).name
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if not _is_int(num_envs) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        _world.fork_safe_threads()  # an async (forked) gymnasium worker: see _world
         if render_mode is not None:
             raise ValueError("DreamVectorEnv has no render modes; use genenv.recording for videos")
         self.num_envs, self.render_mode = int(num_envs), render_mode
