@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from gymnasium.vector import AutoresetMode
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclass
@@ -36,11 +48,17 @@ class DreamConfig:
             raise ValueError(
                 f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {self.autoreset_mode}"
             )
+        if self.max_episode_steps is not None and not _is_int(self.max_episode_steps):
+            raise ValueError(f"max_episode_steps must be an int, got {self.max_episode_steps!r}")
         if self.max_episode_steps is not None and not (
             self.max_episode_steps == -1 or self.max_episode_steps >= 1
         ):
             raise ValueError(f"max_episode_steps must be >= 1 or -1, got {self.max_episode_steps}")
-        if self.uncertainty_penalty < 0:
-            raise ValueError("uncertainty_penalty must be >= 0")
+        pen = self.uncertainty_penalty
+        if not _is_real(pen) or not math.isfinite(pen) or pen < 0:
+            raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {pen!r}")
+        thr = self.uncertainty_threshold
+        if thr is not None and (not _is_real(thr) or math.isnan(thr) or thr <= 0):
+            raise ValueError(f"uncertainty_threshold must be a number > 0 or None, got {thr!r}")
         if self.start not in ("starts", "states"):
             raise ValueError(f"start must be 'starts' or 'states', got {self.start!r}")

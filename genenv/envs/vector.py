@@ -40,6 +40,10 @@ from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 class DreamVectorEnv(VectorEnv):
     """`num_envs` imagined episodes of `task`, stepped together in a world model on `device`.
 
@@ -67,8 +71,9 @@ class DreamVectorEnv(VectorEnv):
     ):
         self.config = cfg = DreamConfig(**config)
         self.task = get_task(task).name
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if not _is_int(num_envs) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        _world.fork_safe_threads()  # an async (forked) gymnasium worker: see _world
         if render_mode is not None:
             raise ValueError("DreamVectorEnv has no render modes; use genenv.recording for videos")
         self.num_envs, self.render_mode = int(num_envs), render_mode
@@ -384,3 +389,17 @@ class DreamVectorEnv(VectorEnv):
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     """A fresh numpy copy (never a view of env state)."""
     return t.detach().cpu().numpy().copy()
+
+
+def same_step_env(venv: DreamVectorEnv | None, kwargs: dict[str, Any], adapter: str):
+    """The same-step-autoreset `DreamVectorEnv` an adapter (SB3, TorchRL) wraps: `venv` itself (a
+    NEXT_STEP one is switched over, and the adapter then owns it), or one built from `kwargs`."""
+    if venv is None:
+        return DreamVectorEnv(**{**kwargs, "autoreset_mode": AutoresetMode.SAME_STEP})
+    if kwargs:
+        raise ValueError("pass either a DreamVectorEnv or its constructor kwargs, not both")
+    if not isinstance(venv, DreamVectorEnv):
+        raise ValueError(f"{adapter} wraps a DreamVectorEnv, got {type(venv).__name__}")
+    if venv.config.autoreset_mode is not AutoresetMode.SAME_STEP:
+        venv.set_autoreset_mode(AutoresetMode.SAME_STEP)
+    return venv
