@@ -32,7 +32,7 @@ class LatentConfig:
 
     image_size: int = 64  # frames are image_size x image_size RGB (16, 32, 64 or 128)
     latent_dim: int = 32  # size of z
-    channels: int = 32  # width of the first conv layer (doubles once, capped at 4x)
+    channels: int = 16  # width of the first conv layer (doubles every 2 layers, at most 4x)
     hidden_size: int = 256  # width of the predictor / head MLPs
     num_predictors: int = 3  # predictor ensemble size (uncertainty = their disagreement)
 
