@@ -24,9 +24,7 @@ Writes benchmarks/results/policy_ranking.json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ import torch
 
 from genenv.agents.recipe import load_recipe
 from genenv.agents.sb3 import RandomPolicy, build_agent, load_policy, save_agent, set_agent_env
-from genenv.bench.measure import machine_line
+from genenv.bench.measure import machine_line, provenance
 from genenv.data import collect, load_transitions
 from genenv.envs.vector import DreamVectorEnv
 from genenv.models.checkpoint import load_checkpoint, save_checkpoint
@@ -165,14 +163,10 @@ def task_row(task: str, evals: dict, episodes: int, data_steps: int, times: dict
     }
 
 
-def git_hash() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-    return out.stdout.decode().strip() or "unknown"
-
-
 def write_tables(rows: dict, commands: list[str]) -> None:
-    payload = {"machine": machine_line(), "commands": commands, "git": git_hash(),
-               "date": datetime.date.today().isoformat(), "tasks": rows}  # fmt: skip
+    prov = provenance()
+    payload = {"machine": machine_line(), "commands": commands, "git": prov["git"],
+               "date": prov["date"], "tasks": rows}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "policy_ranking.json").write_text(json.dumps(payload, indent=1) + "\n")
 
