@@ -1,10 +1,8 @@
 """Dream environments: a world model as a gymnasium Env/VectorEnv, SB3 VecEnv, PettingZoo env.
 
 Exports are imported lazily (`import genenv` stays light; torch loads on first use):
-`DreamVectorEnv`, `DreamConfig`, `DreamEnv`, `DreamSB3VecEnv`, `DreamParallelEnv`, and (with the
-`torchrl` extra) `DreamTorchRLEnv`.
 `DreamVectorEnv`, `DreamConfig`, `DreamEnv`, `DreamSB3VecEnv`, `DreamParallelEnv`,
-`PixelDreamVectorEnv`, `PixelDreamEnv`.
+`PixelDreamVectorEnv`, `PixelDreamEnv`, and (with the `torchrl` extra) `DreamTorchRLEnv`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from gymnasium.vector import AutoresetMode
 
 try:
     from tensordict import TensorDict, TensorDictBase
@@ -29,7 +28,7 @@ except ImportError as err:  # an optional extra
         f"genenv.envs.torchrl needs TorchRL ({err}); install it with: pip install 'genenv[torchrl]'"
     ) from err
 
-from genenv.envs.vector import DreamVectorEnv
+from genenv.envs.vector import DreamVectorEnv, same_step_env
 
 
 class DreamTorchRLEnv(EnvBase):
@@ -41,14 +40,7 @@ class DreamTorchRLEnv(EnvBase):
     """
 
     def __init__(self, venv: DreamVectorEnv | None = None, **kwargs: Any):
-        if venv is None:
-            venv = DreamVectorEnv(**{**kwargs, "autoreset_mode": AutoresetMode.SAME_STEP})
-        elif kwargs:
-            raise ValueError("pass either a DreamVectorEnv or its constructor kwargs, not both")
-        if not isinstance(venv, DreamVectorEnv):
-            raise ValueError(f"DreamTorchRLEnv wraps a DreamVectorEnv, got {type(venv).__name__}")
-        if venv.config.autoreset_mode is not AutoresetMode.SAME_STEP:
-            venv.set_autoreset_mode(AutoresetMode.SAME_STEP)
+        venv = same_step_env(venv, kwargs, "DreamTorchRLEnv")
         n, dev = venv.num_envs, venv.device
         super().__init__(device=dev, batch_size=torch.Size([n]))
         self.venv = venv

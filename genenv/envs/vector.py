@@ -389,3 +389,17 @@ class DreamVectorEnv(VectorEnv):
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     """A fresh numpy copy (never a view of env state)."""
     return t.detach().cpu().numpy().copy()
+
+
+def same_step_env(venv: DreamVectorEnv | None, kwargs: dict[str, Any], adapter: str):
+    """The same-step-autoreset `DreamVectorEnv` an adapter (SB3, TorchRL) wraps: `venv` itself (a
+    NEXT_STEP one is switched over, and the adapter then owns it), or one built from `kwargs`."""
+    if venv is None:
+        return DreamVectorEnv(**{**kwargs, "autoreset_mode": AutoresetMode.SAME_STEP})
+    if kwargs:
+        raise ValueError("pass either a DreamVectorEnv or its constructor kwargs, not both")
+    if not isinstance(venv, DreamVectorEnv):
+        raise ValueError(f"{adapter} wraps a DreamVectorEnv, got {type(venv).__name__}")
+    if venv.config.autoreset_mode is not AutoresetMode.SAME_STEP:
+        venv.set_autoreset_mode(AutoresetMode.SAME_STEP)
+    return venv
