@@ -159,7 +159,7 @@ def test_checkpoint_with_pickled_weights_executes_nothing(tmp_path):
 
 def _tiny_model() -> EnsembleWorldModel:
     config = EnsembleConfig(ensemble_size=2, num_elites=1, hidden_size=8, num_layers=1)
-    return EnsembleWorldModel("InvertedPendulum", 4, 1, 10, config, [-3.0], [3.0])
+    return EnsembleWorldModel("InvertedPendulum", 4, 1, 6, config, [-3.0], [3.0])
 
 
 # -- files follow the umask, litter is cleaned ----------------------------------------------------
@@ -293,3 +293,73 @@ def test_legacy_datasets_without_checksums_load_with_a_warning(tmp_path):
     (ds / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="no checksum"):
         load_transitions(ds)
+
+
+# -- Python API validation and async vectorisation ------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    import torch
+
+    model = _tiny_model()
+    model.start_obs = torch.zeros(3, 4)
+    model.real_obs = torch.zeros(3, 4)
+    return save_checkpoint(model, tmp_path_factory.mktemp("ck") / "world")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"uncertainty_penalty": float("nan")}, "uncertainty_penalty"),
+        ({"uncertainty_penalty": float("inf")}, "uncertainty_penalty"),
+        ({"uncertainty_penalty": -1.0}, "uncertainty_penalty"),
+        ({"uncertainty_threshold": float("nan")}, "uncertainty_threshold"),
+        ({"uncertainty_threshold": 0.0}, "uncertainty_threshold"),
+        ({"num_envs": 2.5}, "num_envs"),
+        ({"num_envs": True}, "num_envs"),
+        ({"num_envs": 0}, "num_envs"),
+        ({"max_episode_steps": 2.5}, "max_episode_steps"),
+    ],
+)
+def test_dream_env_constructor_rejects_bad_numbers(tiny_ckpt, kwargs, match):
+    from genenv.envs.vector import DreamVectorEnv
+
+    with pytest.raises(ValueError, match=match):
+        DreamVectorEnv("InvertedPendulum", tiny_ckpt, **{"num_envs": 2, **kwargs})
+
+
+_ASYNC = """
+import sys, torch, gymnasium as gym
+import genenv
+def main():
+    torch.set_num_threads(2)
+    a = torch.randn(256, 256)
+    for _ in range(10):
+        a = a @ torch.randn(256, 256) / 16  # the parent's thread pool is running
+    env = gym.make_vec("genenv/Dream-InvertedPendulum-v0", num_envs=2,
+                       vectorization_mode="async", world=sys.argv[1])
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    env.close()
+    print("ASYNC-OK")
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_async_vectorisation_with_fork_does_not_deadlock(tiny_ckpt, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "async_env.py"
+    script.write_text(_ASYNC)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, str(script), str(tiny_ckpt)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a deadlock shows as a timeout, not a hung suite
+        env=env,
+    )
+    assert "ASYNC-OK" in done.stdout, done.stderr[-2000:]
