@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rank": ("genenv.rank", "rank saved policies by dream and real return, with their correlation"),
     "record": ("genenv.recording.cli", "write real / imagined / side-by-side rollout videos"),
     "world": ("genenv.prompts.cli", "turn a text or image prompt into a WorldSpec"),
-    "curriculum": ("genenv.curricula.cli", "run a curriculum that spawns and replays worlds"),
+    "curriculum": ("genenv.curriculum_cli", "run a curriculum that spawns and replays worlds"),
     "bench": ("genenv.bench", "measure imagined vs real steps per second"),
     "eval": ("genenv.evaluate", "evaluate a saved agent in the real MuJoCo world"),
 }

@@ -101,6 +101,14 @@ def _emit(
     return paths
 
 
+def _emit_rollout(
+    rollout: Rollout, spec: WorldSpec, kind: str, config: RecordConfig, step, tensorboard
+) -> dict[str, Path]:
+    """One rollout's video, labelled with its kind and running return."""
+    frames = _panel(rollout, kind, len(rollout.frames), config)
+    return _emit(frames, spec, kind, config, _fps(config, rollout.dt), step, tensorboard)
+
+
 def _pad_to(frames: np.ndarray, n: int) -> np.ndarray:
     """Repeat the last frame so an early-ended rollout lasts n frames."""
     extra = n - len(frames)
@@ -192,8 +200,7 @@ def record_real(
         spec, policy, steps, config.size, config.size, config.camera_name,
         progress=config.progress, fast=config.fast,
     )  # fmt: skip
-    frames = label(rollout.frames, "real") if config.labels else rollout.frames
-    return _emit(frames, spec, "real", config, _fps(config, rollout.dt), step, tensorboard)
+    return _emit_rollout(rollout, spec, "real", config, step, tensorboard)
 
 
 def record_imagined(
@@ -215,8 +222,7 @@ def record_imagined(
         spec, model, policy, steps, init_obs=init_obs, width=size, height=size,
         camera_name=config.camera_name, progress=config.progress, fast=config.fast,
     )  # fmt: skip
-    frames = label(rollout.frames, "imagined") if config.labels else rollout.frames
-    return _emit(frames, spec, "imagined", config, _fps(config, rollout.dt), step, tensorboard)
+    return _emit_rollout(rollout, spec, "imagined", config, step, tensorboard)
 
 
 def record_side_by_side(
