@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_bad_input_in_a_real_process(case_id, fx, tmp_path):
 def test_prompt_with_absurd_numbers_is_clamped_with_a_note(capsys):
     assert main(["world", "--task", "InvertedPendulum", "--prompt", "gravity 1e999"]) == 0
     out = capsys.readouterr().out
-    assert "gravity              50" in out and "clamped into range: gravity" in out
+    assert re.search(r"gravity +50\b", out) and "clamped" in out
 
 
 def test_one_line_error_for_os_errors(tmp_path, capsys):
