@@ -223,13 +223,30 @@ def main() -> None:
         "",
         f"Command: `{command.strip()}`; machine: {machine} (everything on the CPU, one torch "
         f"thread); date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; code: "
-        f"{commit}{' with uncommitted changes' if dirty else ''}. Cut: nothing"
-        f"{' (image section skipped)' if args.skip_image else ''}.",
+        f"{commit}{' with uncommitted changes' if dirty else ''}. Cut: "
+        f"{'the image section was not rerun (carried over)' if args.skip_image else 'nothing'}.",
         "",
     ]
     lines += text_section()
     if not args.skip_image:
         lines += ["", *image_section()]
+    elif RESULTS.is_file() and "## Image prompts" in RESULTS.read_text():
+        # --skip-image keeps the image section of the table's previous run, saying so
+        previous = RESULTS.read_text().split("## Image prompts", 1)[1].rstrip("\n")
+        old = (
+            json.loads(RESULTS.with_suffix(".json").read_text())
+            if RESULTS.with_suffix(".json").is_file()
+            else {}
+        )
+        if "image" in old:
+            RAW["image"] = old["image"]
+        lines += [
+            "",
+            "## Image prompts",
+            "",
+            "(Not rerun by this command (--skip-image): this "
+            "section is carried over unchanged from the table's previous run.)" + previous,
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
