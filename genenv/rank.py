@@ -12,12 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
+from genenv import cli_args as ca
 from genenv.worlds.spec import WorldSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--world", required=True, type=Path, help="world-model checkpoint folder (the dream)"
+        "--world", required=True, type=ca.in_dir, help="world-model checkpoint folder (the dream)"
     )
     parser.add_argument(
         "--policies",
@@ -28,37 +29,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(with agent.json), or 'random'",
     )
     parser.add_argument(
-        "--episodes", type=int, default=5, help="real and imagined episodes per policy"
+        "--episodes", type=ca.positive_int, default=5, help="real and imagined episodes per policy"
     )
     parser.add_argument(
         "--spec",
-        type=Path,
+        type=ca.in_file,
         default=None,
         help="WorldSpec file (.json/.yaml) of the real world; default: the world model's task "
         "with stock physics",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the first episode's start state"
+        "--seed", type=ca.seed, default=0, help="seed of the first episode's start state"
     )
     parser.add_argument(
         "--max-steps",
-        type=int,
+        type=ca.positive_int,
         default=None,
         help="episode horizon in both worlds (default: the task's own time limit)",
     )
     parser.add_argument(
         "--stochastic", action="store_true", help="sample actions (default: deterministic)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device of the world model")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--device", type=ca.device, default="cpu", help="torch device of the world model"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ca.add_common(parser, progress=False)
 
 
 def _spec(path: Path | None, task: str) -> WorldSpec:
     if path is None:
         return WorldSpec(task)
-    if not path.is_file():
-        raise FileNotFoundError(f"no WorldSpec file at {path}")
     text = path.read_text()
     spec = (
         WorldSpec.from_yaml(text) if path.suffix in (".yaml", ".yml") else WorldSpec.from_json(text)
@@ -107,22 +108,15 @@ def _table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from genenv.models.checkpoint import load_checkpoint
     from genenv.transfer import rank_policies
 
-    if args.episodes < 1:
-        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise ValueError(f"--max-steps must be at least 1, got {args.max_steps}")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
     if len(args.policies) < 2:
         raise ValueError("--policies needs at least two policies to rank")
     if len(set(args.policies)) != len(args.policies):
         raise ValueError("--policies lists the same policy twice")
-    torch.set_num_threads(args.threads)
+    if args.json is not None:
+        ca.check_writable(args.json.parent)  # fail now, not after every episode
     model = load_checkpoint(args.world, device=args.device)
     spec = _spec(args.spec, model.task)
     env = spec.make_env()

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from stable_baselines3 import PPO
 
 from genenv.cli import main
@@ -73,10 +72,8 @@ def test_rank_bad_input_is_one_line_exit_2(world_and_policies, tmp_path, capsys)
         ([*base, str(p1), str(p1)], "twice"),
         ([*base, str(p1), str(tmp_path / "missing.zip")], "not found"),
         ([*base, str(p1), str(p2), "--episodes", "0"], "--episodes"),
-        (
-            ["rank", "--world", str(tmp_path / "nowhere"), "--policies", "random", str(p1)],
-            "no checkpoint",
-        ),
+        (["rank", "--world", str(tmp_path), "--policies", "random", str(p1)], "missing its"),
+        (["rank", "--world", str(tmp_path / "nowhere"), "--policies", "random"], "no such"),
     ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
@@ -89,4 +86,3 @@ def test_rank_bad_input_is_one_line_exit_2(world_and_policies, tmp_path, capsys)
     env.close()
     assert main([*base, str(p1), str(tmp_path / "reacher.zip")]) == 2
     assert "observations of shape" in capsys.readouterr().err
-    torch.set_num_threads(1)

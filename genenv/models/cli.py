@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of episodes held out",
     )
     parser.add_argument(
+        "--rollout-steps",
+        type=ca.int_between(1, 1000),
+        default=d.rollout_steps,
+        help="ensemble: train on k-step rollouts of each member's own predictions (1: one-step "
+        "loss)",
+    )
+    parser.add_argument(
         "--ensemble-size",
         type=ca.int_between(1, 64),
         default=e.ensemble_size,
@@ -133,6 +140,7 @@ def _run_ensemble(args: argparse.Namespace, rank: int) -> int:
         patience=args.patience,
         holdout_fraction=args.holdout,
         max_time_s=d.max_time_s if args.max_time is None else args.max_time,
+        rollout_steps=args.rollout_steps,
         seed=args.seed,
         device=args.device,
     )
