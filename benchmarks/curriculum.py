@@ -151,8 +151,10 @@ def bootstrap_ci(values: list[float], draws: int = 10_000, seed: int = 0) -> tup
 
 
 def _load() -> dict:
+    """Rows of earlier invocations (a table of the old single-orchestrator script is not merged)."""
     path = RESULTS.with_suffix(".json")
-    return json.loads(path.read_text()) if path.is_file() else {"rows": {}, "commands": []}
+    raw = json.loads(path.read_text()) if path.is_file() else {}
+    return raw if "rows" in raw else {"rows": {}, "commands": []}
 
 
 def _write(raw: dict) -> None:
