@@ -29,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(with agent.json), or 'random'",
     )
     parser.add_argument(
-        "--episodes", type=ca.positive_int, default=5, help="real and imagined episodes per policy"
+        "--episodes",
+        type=ca.int_between(1, 100_000),
+        default=5,
+        help="real and imagined episodes per policy",
     )
     parser.add_argument(
         "--dream-samples",
@@ -60,14 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", type=ca.device, default="cpu", help="torch device of the world model"
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--json", type=ca.out_file, default=None, help="also write the results to this file"
+    )
     ca.add_common(parser, progress=False)
 
 
 def _spec(path: Path | None, task: str) -> WorldSpec:
     if path is None:
         return WorldSpec(task)
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     spec = (
         WorldSpec.from_yaml(text) if path.suffix in (".yaml", ".yml") else WorldSpec.from_json(text)
     )
@@ -122,8 +127,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--policies needs at least two policies to rank")
     if len(set(args.policies)) != len(args.policies):
         raise ValueError("--policies lists the same policy twice")
-    if args.json is not None:
-        ca.check_writable(args.json.parent)  # fail now, not after every episode
     model = load_checkpoint(args.world, device=args.device)
     spec = _spec(args.spec, model.task)
     env = spec.make_env()

@@ -127,3 +127,15 @@ def test_cli_world_reads_an_image(capsys, tmp_path):
     assert "cannot be seen in a still frame" in captured.err
     assert main(["world", "--task", "HalfCheetah", "--image", str(path)]) == 2
     assert "does not look like a rendered HalfCheetah" in capsys.readouterr().err
+
+
+def test_a_mid_episode_frame_is_refused_not_misread():
+    # The case: set_state to (0.5, 0.15) in an env whose camera aimed at the reset pose.
+    env = WorldSpec("InvertedPendulum").make_env(render_mode="rgb_array", width=64, height=64)
+    env.reset(seed=0)
+    env.render()
+    env.unwrapped.set_state(np.array([0.5, 0.15]), np.zeros(2))
+    frame = env.render()
+    env.close()
+    with pytest.raises(ValueError, match="cannot read this InvertedPendulum frame"):
+        spec_from_image("InvertedPendulum", frame)

@@ -135,6 +135,11 @@ class LatentWorldModel(nn.Module):
         self.register_buffer("action_high", torch.as_tensor(action_high, dtype=torch.float32))
         self.register_buffer("start_obs", torch.zeros(1, D))  # (k, D) encoded real starts
         self.register_buffer("real_obs", torch.zeros(1, D))  # (m, D) encoded real states
+        # A linear probe z -> true MuJoCo state (fit after training; measures, never trains z)
+        self.register_buffer("probe_weight", torch.zeros(D, 1))  # (D, state_dim)
+        self.register_buffer("probe_bias", torch.zeros(1))  # (state_dim,)
+        # Largest prompt_score of a frame this world can read (held-out real frames, with margin)
+        self.register_buffer("prompt_limit", torch.tensor(float("inf")))
 
     @property
     def device(self) -> torch.device:
@@ -187,6 +192,20 @@ class LatentWorldModel(nn.Module):
         """(n, D) latents -> (n, H, W, 3) uint8 decoded frames."""
         x = self.decoder(z)  # (n, 3, H, W) in [-1, 1]
         return ((x.permute(0, 2, 3, 1) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+    @torch.no_grad()
+    def probe_state(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, D) latents -> (n, state_dim) the linear probe's estimate of the true state."""
+        return z @ self.probe_weight + self.probe_bias
+
+    @torch.no_grad()
+    def prompt_score(self, frames: torch.Tensor) -> torch.Tensor:
+        """(n,) how badly the model redraws single frames (n, H, W, 3): the mean squared error
+        (in [0, 1] pixel units) of render(encode(frame)). Frames of another task, or not of the
+        task's camera, score far above `prompt_limit`."""
+        frames = torch.as_tensor(frames, device=self.device)
+        redrawn = self.render(self.encode(frames)).float()
+        return ((redrawn - frames.float()) / 255.0).pow(2).flatten(1).mean(1)
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor) -> torch.Tensor:

@@ -166,13 +166,20 @@ class _Objective(nn.Module):
         return loss, {f"losses/{k}": float(v.detach()) for k, v in parts.items()}
 
 
+def ridge_fit(x: torch.Tensor, y: torch.Tensor, lam: float = 1e-3):
+    """(W (D, k), b (k,)) of a ridge regression y ~ x @ W + b on standardised x."""
+    xm, ym = x.mean(0), y.mean(0)
+    xs = x.std(0).clamp_min(1e-6)
+    a = (x - xm) / xs
+    w = torch.linalg.solve(a.T @ a + lam * len(a) * torch.eye(a.shape[1]), a.T @ (y - ym))
+    w = w / xs[:, None]
+    return w, ym - xm @ w
+
+
 def _ridge_r2(x_fit, y_fit, x_eval, y_eval, lam: float = 1e-3) -> float:
     """R² (averaged over state dimensions) of a ridge regression x -> y fit on (x_fit, y_fit)."""
-    xm, ym = x_fit.mean(0), y_fit.mean(0)
-    xs = x_fit.std(0).clamp_min(1e-6)
-    a = (x_fit - xm) / xs
-    w = torch.linalg.solve(a.T @ a + lam * len(a) * torch.eye(a.shape[1]), a.T @ (y_fit - ym))
-    pred = ((x_eval - xm) / xs) @ w + ym
+    w, b = ridge_fit(x_fit, y_fit, lam)
+    pred = x_eval @ w + b
     ss_res = ((y_eval - pred) ** 2).sum(0)
     ss_tot = ((y_eval - y_eval.mean(0)) ** 2).sum(0).clamp_min(1e-8)
     return float((1.0 - ss_res / ss_tot).mean())
@@ -298,6 +305,7 @@ def train_latent_model(
     bar.close()
     model.eval()
     _fill_latent_banks(model, w, px, train_idx, cfg)
+    _fit_probe_and_prompt_limit(model, w, fit_idx, eval_idx if len(eval_idx) else fit_idx)
     report = {
         "config": asdict(cfg),
         "latent": asdict(model.config),
@@ -326,6 +334,16 @@ def _fill_latent_banks(model, w: _Windows, px: PixelTransitions, train_idx, cfg)
         np.arange(n) if n <= cfg.real_obs_cap else np.sort(rng.choice(n, cfg.real_obs_cap, False))
     )
     model.real_obs = model.encode(w.stack(train_idx[torch.as_tensor(keep, device=w.cur.device)]))
+
+
+@torch.no_grad()
+def _fit_probe_and_prompt_limit(model, w: _Windows, fit_idx, eval_idx) -> None:
+    """The state probe (fit on training latents) and the prompt limit: 1.5x the worst
+    `prompt_score` of held-out real frames (single frames, as image prompts are read)."""
+    weight, bias = ridge_fit(model.encode(w.stack(fit_idx)).cpu(), w.state[fit_idx].cpu())
+    model.probe_weight, model.probe_bias = weight.to(w.cur.device), bias.to(w.cur.device)
+    scores = model.prompt_score(w.frames[w.cur[eval_idx]])
+    model.prompt_limit = (1.5 * scores.max()).reshape(())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

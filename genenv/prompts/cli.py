@@ -4,6 +4,9 @@ frame. Text sets physics fields (gravity, mass, friction, damping, motor strengt
 it does not mention keep their defaults; the notes say what was understood, clamped and ignored
 (`--json` prints {"spec": ..., "notes": ...}). An image sets the start pose (initial_state.qpos) and
 length_scale; a still frame does not show the other physics fields, so they keep their defaults.
+With `--world CKPT` of a pixel world (`genenv train-world --kind latent`), the image is encoded as
+the dream's first state instead: any frame of the task's pixel camera works (the latent, how well
+the world redraws the image, and its probe's state estimate are printed).
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image",
         type=ca.in_file,
         help=f"path to a rendered frame of the task (PNG/JPEG, at most {MAX_IMAGE_PIXELS:,} pixels)",
+    )
+    parser.add_argument(
+        "--world",
+        type=ca.in_dir,
+        default=None,
+        help="with --image: a pixel world checkpoint (kind latent) that encodes the image as "
+        "its first state",
     )
     parser.add_argument("--seed", type=ca.seed, default=0, help="the WorldSpec's seed")
     parser.add_argument(
@@ -70,6 +80,8 @@ def _summary(spec, notes: list[str], extra: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     info = get_task(args.task)  # clear error for an unknown task
+    if args.world is not None:
+        return _run_pixel_world(args, info.name)
     extra: list[str] = []
     if args.prompt is not None:
         from genenv.prompts.text import read_text, spec_from_reading
@@ -95,4 +107,30 @@ def run(args: argparse.Namespace) -> int:
             print(f"genenv world: note: {note}", file=sys.stderr)
     else:
         print(_summary(spec, notes, extra))
+    return 0
+
+
+def _run_pixel_world(args: argparse.Namespace, task: str) -> int:
+    """--image with --world: the pixel world reads the image as its first state."""
+    from PIL import Image
+
+    from genenv.models.checkpoint import load_checkpoint
+    from genenv.models.latent import LatentWorldModel
+    from genenv.prompts.image_latent import read_image_prompt
+
+    if args.image is None:
+        raise ValueError("--world reads an image prompt; give --image")
+    model = load_checkpoint(args.world, expect_task=task)
+    if not isinstance(model, LatentWorldModel):
+        raise ValueError(f"{args.world} is a state world; --world takes a pixel (latent) world")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    prompt = read_image_prompt(model, args.image)
+    if args.json:
+        print(json.dumps({**prompt.to_dict(), "world": str(args.world)}, indent=2))
+    else:
+        state = ", ".join(f"{v:.3f}" for v in prompt.state_estimate)
+        print(f"pixel world {args.world} ({task}): the image is the dream's first state")
+        print(f"  redraw error {prompt.score:.4f} (limit {prompt.limit:.4f})")
+        print(f"  latent: {len(prompt.latent)} dims; probe's state estimate [{state}]")
+        print(f"  record it: genenv record --task {task} --world {args.world} --image {args.image}")
     return 0

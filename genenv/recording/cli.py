@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "tasks, else the env's own view; 'default': the env's own view",
     )
     parser.add_argument(
+        "--image",
+        type=ca.in_file,
+        default=None,
+        help="pixel worlds: an image (any frame of the task's pixel camera) that becomes the "
+        "dream's first frame; the video shows the world's own decoded frames",
+    )
+    parser.add_argument(
         "--step", type=ca.nonneg_int, default=None, help="training step, for names and tags"
     )
     parser.add_argument(
@@ -110,7 +117,15 @@ def run(args: argparse.Namespace) -> int:
         from genenv.models.checkpoint import load_checkpoint
 
         model = load_checkpoint(args.world, args.device, expect_task=spec.task)
+    elif args.image is not None:
+        raise ValueError("--image needs --world, a pixel world checkpoint (kind latent)")
     ca.check_writable(args.out)
+    from genenv.models.latent import LatentWorldModel
+
+    if isinstance(model, LatentWorldModel):
+        return _run_pixel(args, spec, kinds, formats, model)
+    if args.image is not None:
+        raise ValueError(f"--image needs a pixel world; {args.world} is a state world")
     policy = args.policy
     if policy != "random":
         from genenv.agents.sb3 import load_policy
@@ -141,4 +156,41 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
     if args.tensorboard is not None:
         print(f"logged {len(kinds)} video(s) under videos/ in {args.tensorboard}")
+    return 0
+
+
+def _run_pixel(args, spec: WorldSpec, kinds, formats, model) -> int:
+    """Videos of a pixel world: its decoded frames (from --image or a real start), or
+    side-by-side with the real camera frames."""
+    from genenv.recording.pixels import pixel_side_by_side_frames, record_pixel_dream
+    from genenv.recording.record import video_name
+    from genenv.recording.video import write_video
+
+    policy = args.policy
+    if policy != "random":
+        from genenv.agents.sb3 import load_policy
+
+        policy = load_policy(policy)
+    frame = None
+    if args.image is not None:
+        from genenv.prompts.image_latent import read_image_prompt
+
+        frame = read_image_prompt(model, args.image).frame
+        kinds = ["imagined"]
+    from genenv.envs._world import task_dt
+
+    fps = args.fps or max(1, round(1.0 / task_dt(spec.task)))
+    kinds = [k for k in kinds if k in ("imagined", "side-by-side")]
+    if not kinds:
+        raise ValueError("a pixel world records --kinds imagined and/or side-by-side")
+    for kind in kinds:
+        if kind == "imagined":
+            frames = record_pixel_dream(model, frame, policy, args.steps, args.size)
+            name = "image-prompt" if frame is not None else "imagined"
+        else:
+            frames = pixel_side_by_side_frames(model, spec, policy, args.steps, args.size, 0)
+            name = kind
+        stem = Path(args.out) / video_name(spec, name, args.step)
+        for fmt in formats:
+            print(f"wrote {write_video(frames, stem.with_suffix(f'.{fmt}'), fps)}")
     return 0
