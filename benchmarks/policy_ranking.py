@@ -187,7 +187,9 @@ def write_tables(rows: dict, commands: list[str]) -> None:
            "(seeds 1000..) in the real env and in the dream (8 imagined episodes per start), full",
            "task horizon, deterministic actions.",
            "Cut to fit 2 cores: 3 runs per task, short PPO budgets (see the checkpoint steps in",
-           "the script), 5 episodes per policy, one world model per task.", "",
+           "the script), 5 episodes per policy, one world model per task. Stages (data, world,",
+           "checkpoints, evaluations) are cached in --workdir and reused by later invocations.",
+           "",
            "| task | policies | world data | world model | episodes | Spearman | Pearson | "
            "goal >= 0.9 | "
            "real range | dream range | real eval steps | wall s (world, agents, evaluation) |",
