@@ -1,7 +1,7 @@
 """Rank saved policies by their return in a world model (the dream) and in the real MuJoCo world.
 
 Each policy runs the same real episodes (same start seeds) and, from the very same start
-observations, the same number of imagined episodes in the world model. Prints both rankings and
+observations, imagined episodes in the world model (--dream-samples per start, averaged). Prints both rankings and
 the Spearman (rank) and Pearson correlation of imagined against real return: a high Spearman
 means the dream picks the same checkpoints the real world would, without spending real steps.
 """
@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=ca.int_between(1, 100_000),
         default=5,
         help="real and imagined episodes per policy",
+    )
+    parser.add_argument(
+        "--dream-samples",
+        type=ca.positive_int,
+        default=8,
+        help="imagined episodes from each real start, averaged (the dream samples a member and "
+        "noise every step; imagined episodes are cheap)",
     )
     parser.add_argument(
         "--spec",
@@ -127,7 +134,14 @@ def run(args: argparse.Namespace) -> int:
     env.close()
     policies = {p: _load(p, action_space, model.obs_dim) for p in args.policies}
     result = rank_policies(
-        policies, model, spec, args.episodes, args.seed, args.max_steps, not args.stochastic
+        policies,
+        model,
+        spec,
+        args.episodes,
+        args.seed,
+        args.max_steps,
+        not args.stochastic,
+        args.dream_samples,
     )
     print(_table(result))
     if args.json is not None:
@@ -135,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             "world": str(args.world),
             "world_spec": spec.to_dict(),
             "episodes": args.episodes,
+            "dream_samples": args.dream_samples,
             "seed": args.seed,
             "deterministic": not args.stochastic,
             **result,
