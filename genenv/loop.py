@@ -715,7 +715,9 @@ def run(args: argparse.Namespace) -> int:
             world_checkpoint=None if args.world is None else str(args.world.resolve()),
         )
         config.spec()  # validate the context before any work
-        config.recipe_path()  # and that the recipe exists
+        from genenv.agents.recipe import load_recipe
+
+        load_recipe(config.recipe_path(), config.task)  # and the recipe, before any folder exists
         if args.out.exists() and any(args.out.iterdir()):
             raise ValueError(
                 f"{args.out} exists and is not empty; use --resume {args.out} or a new --out"
