@@ -144,11 +144,14 @@ class Fixtures:
 
     def hostile_zip(self, src: Path, dst: Path, variant: str) -> Path:
         """`every`: the payload in place of every pickled entry (loadable without them);
-        `extra`: a pickled entry genenv knows nothing about (must be refused)."""
+        `extra`: a pickled entry genenv knows nothing about (must be refused); `pth`: the
+        payload in place of policy.pth (must be refused)."""
         with zipfile.ZipFile(src) as zf:
             files = {name: zf.read(name) for name in zf.namelist()}
         data = json.loads(files["data"])
-        if variant == "every":
+        if variant == "pth":  # the tensors file itself is a pickle with a payload
+            files["policy.pth"] = base64.b64decode(self.blob())
+        elif variant == "every":
             for value in data.values():
                 if isinstance(value, dict) and ":serialized:" in value:
                     value[":serialized:"] = self.blob()
@@ -356,8 +359,8 @@ def part_hostile(fx: Fixtures, results: dict) -> dict:
     run, cur = fx.run_folder(), fx.curriculum_folder()
     ip = ["--task", kd.TASK]
     tries, executed, verdicts = 0, 0, {}
-    for variant in ("every", "extra"):
-        want_fail = variant == "extra"
+    for variant in ("every", "extra", "pth"):
+        want_fail = variant != "every"
         z = fx.hostile_zip(run / "agent" / "agent.zip", w / variant / "agent.zip", variant)
         folder = w / variant / "folder"
         folder.mkdir(parents=True, exist_ok=True)

@@ -433,3 +433,17 @@ def test_run_killed_during_its_first_collection_resumes_and_finishes(tmp_path, s
     assert [r["steps"] for r in records] == [3000, 150]
     starts = _starts(out / "data")
     assert len(np.unique(starts, axis=0)) == len(starts)
+
+
+def test_a_pickle_in_place_of_the_tensors_file_is_refused(sb3_zips, tmp_path):
+    root, marker, _ = sb3_zips
+    with zipfile.ZipFile(root / "ppo.zip") as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    files["policy.pth"] = pickle.dumps(_Payload(marker))
+    bad = tmp_path / "pth.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    with pytest.raises(UnsafeZipError, match="tensor files"):
+        load_policy(bad)
+    assert not marker.exists()
