@@ -367,12 +367,12 @@ def part_hostile(fx: Fixtures, results: dict) -> dict:
         (folder / "agent.json").write_text(json.dumps({"algo": "PPO", "file": "agent.zip"}))
         run_copy = _copy(run, w / variant / "run")
         shutil.copy(z, run_copy / "agent" / "agent.zip")
-        cur_copy = _copy(cur, w / variant / "cur")
-        shutil.copy(z, cur_copy / "agent" / "agent.zip")
+        cur_copy = _copy(cur, w / variant / "cur")  # (its own agent, made hostile)
+        fx.hostile_zip(cur / "agent" / "agent.zip", cur_copy / "agent" / "agent.zip", variant)
         rec = ["--kinds", "real", "--steps", "5", "--out", str(w / "rec"), "--formats", "gif"]
         api = (
             "import sys; from genenv.agents.sb3 import load_policy\n"
-            "try:\n    load_policy(sys.argv[1])\nexcept ValueError as e:\n"
+            "try:\n    load_policy(sys.argv[-1])\nexcept ValueError as e:\n"
             "    print(f'genenv api: error: {e}', file=sys.stderr); sys.exit(2)"
         )
         entry_points = {
@@ -716,20 +716,21 @@ def main() -> None:
     cut = [f"{args.kill_trials} kill trials per command (2 kills each)",
            f"soak {args.soak_steps / 1e6:.0f}M dream steps (tiny ensemble, 1024 envs, CPU)"]  # fmt: skip
     fx = Fixtures(args.work)
-    if "inputs" in parts:
-        results["parts"]["inputs"] = part_inputs(fx, results)
+    # most important first: a run cut short at session end still has the kill counts
+    if "kills" in parts:
+        part_kills(fx, results, args.kill_trials, cut)
         save(results, cut)
     if "hostile" in parts:
         results["parts"]["hostile"] = part_hostile(fx, results)
         save(results, cut)
-    if "disk" in parts:
-        results["parts"]["disk"] = part_disk(fx, results)
-        save(results, cut)
     if "soak" in parts:
         results["parts"]["soak"] = part_soak(args.soak_steps)
         save(results, cut)
-    if "kills" in parts:
-        part_kills(fx, results, args.kill_trials, cut)
+    if "disk" in parts:
+        results["parts"]["disk"] = part_disk(fx, results)
+        save(results, cut)
+    if "inputs" in parts:
+        results["parts"]["inputs"] = part_inputs(fx, results)
         save(results, cut)
     print(MD_OUT.read_text())
 
