@@ -321,33 +321,35 @@ def input_cases(fx: Fixtures) -> list[tuple[str, list[str]]]:
     return [(n, [*a, "--no-progress"]) for n, a in cases]
 
 
-def cli_table_cases() -> list[tuple[str, list[str]]]:
-    """The command-surface table of tests/fault_cases.py (helper cli's), when it exists."""
+def cli_table_outcomes(work: Path) -> list:
+    """The command-surface table of tests/fault_cases.py (helper cli's), run by its own runner:
+    its fixtures fill the placeholders, each case runs in a forked child with a timeout, and
+    the table's classifier judges it (exit 2 + one line; a few cases expect a clamp note)."""
     try:
         import fault_cases  # noqa: PLC0415
     except ImportError:
         return []
-    out = []
-    for case in getattr(fault_cases, "CASES", []):
-        argv = getattr(case, "argv", None) or (case.get("argv") if isinstance(case, dict) else None)
-        name = getattr(case, "name", None) or (case.get("name") if isinstance(case, dict) else None)
-        if argv:
-            out.append((str(name or " ".join(argv)), list(argv)))
-    return out
+    fixtures = fault_cases.make_fixtures(work / "cli-table" / "fixtures")
+    return fault_cases.run_table(fault_cases.CASES, fixtures, work / "cli-table" / "work")
 
 
 def part_inputs(fx: Fixtures, results: dict) -> dict:
     counts = {"tried": 0, "clean": 0, "traceback": 0, "hang": 0, "garbage": 0, "unclear": 0}
     notes = []
-    cases = input_cases(fx) + cli_table_cases()
-    for name, argv in cases:
+    for name, argv in input_cases(fx):
         verdict = judge(kd.genenv(*argv), cwd=fx.work)
         counts["tried"] += 1
         counts[verdict] += 1
         if verdict != "clean":
             notes.append(f"{verdict}: {name}")
         print(f"[inputs] {verdict:9s} {name}", flush=True)
-    return {**counts, "from_cli_table": len(cli_table_cases()), "notes": notes}
+    table = cli_table_outcomes(fx.work)
+    for outcome in table:
+        counts["tried"] += 1
+        counts[outcome.result] += 1
+        if outcome.result != "clean":
+            notes.append(f"{outcome.result}: {outcome.case}")
+    return {**counts, "from_cli_table": len(table), "notes": notes}
 
 
 # -- part: hostile files -----------------------------------------------------------------------------
