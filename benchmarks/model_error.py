@@ -29,7 +29,6 @@ benchmarks/results/model_error.json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genenv.bench.measure import machine_line
+from genenv.bench.measure import machine_line, provenance
 from genenv.data import collect, context_sampler, load_transitions
 from genenv.models import (
     EnsembleConfig,
@@ -56,12 +55,6 @@ GENENV = str(Path(sys.executable).with_name("genenv"))
 TRAIN_SEED, DATA_SEED, TEST_SEED, CONTEXT_TEST_SEED = 100, 100, 101, 200
 TEST_POLICY = {"InvertedPendulum": 10_000}  # task -> real PPO steps of its test-set policy
 OOD_FIELDS = ("gravity", "mass_scale", "actuator_scale", "damping_scale", "length_scale")
-
-
-def git_hash() -> str:
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True)
-    return out.stdout.decode().strip() or "unknown"
 
 
 def ensure_data(path: Path, source, steps: int, seed: int, policy=None) -> Path:
@@ -197,7 +190,8 @@ def main() -> int:
     args = p.parse_args()
     work = Path(args.workdir)
     payload = {"machine": machine_line(), "command": " ".join(["python"] + sys.argv)}
-    payload |= {"date": datetime.date.today().isoformat(), "git": git_hash()}
+    prov = provenance()
+    payload |= {"date": prov["date"], "git": prov["git"]}
     payload |= {"defaults": {"train": asdict(TrainConfig()), "ensemble": asdict(EnsembleConfig())}}
     payload |= {"part1": part1(args, work), "part2": part2(args, work)}
     RESULTS.mkdir(exist_ok=True)

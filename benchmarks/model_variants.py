@@ -28,9 +28,7 @@ from genenv.worlds import WorldSpec  # noqa: E402
 VARIANTS = {
     "e5-4_3x200_k1": "--ensemble-size 5 --elites 4 --layers 3 --hidden 200 --rollout-steps 1",
     "e7-5_3x200_k1": "--ensemble-size 7 --elites 5 --layers 3 --hidden 200 --rollout-steps 1",
-    "e7-5_4x200_k1": "--ensemble-size 7 --elites 5 --layers 4 --hidden 200 --rollout-steps 1",
     "e5-4_3x200_k3": "--ensemble-size 5 --elites 4 --layers 3 --hidden 200 --rollout-steps 3",
-    "e7-5_3x200_k3": "--ensemble-size 7 --elites 5 --layers 3 --hidden 200 --rollout-steps 3",
 }
 DATA_SEED, TEST_SEED, TRAIN_SEED = 2, 3, 1
 
@@ -70,7 +68,8 @@ def main() -> int:
             extra |= {"steps": args.steps, "train_time_s": tr["time_s"], "epochs": tr["epochs"]}
             rows[(task, name)] = me.row("fresh test", me.evaluate(model, test), extra)
             print(json.dumps(rows[(task, name)]), flush=True)
-            payload = {"machine": me.machine_line(), "commands": commands, "git": me.git_hash()}
+            prov = me.provenance()
+            payload = {"machine": me.machine_line(), "commands": commands, "git": prov["git"]}
             payload["rows"] = list(rows.values())
             out_json.write_text(json.dumps(payload, indent=1) + "\n")
             write_md(payload)

@@ -8,9 +8,9 @@ Per task:
    entirely in that world's dream, seeds 100, 101, 102 (never tuning seeds), each saving
    checkpoints at the imagined steps of `CHECKPOINTS[task]` (0 = the untrained initial network),
    plus the uniform random policy: 3 x 7 + 1 = 22 policies (HalfCheetah: 3 x 9 + 1 = 28).
-3. Each policy: `--episodes` real episodes (start seeds 1000..) and as many imagined episodes from
-   the very same start observations, the task's full horizon, deterministic actions
-   (`genenv.transfer.transfer_test`, what `genenv rank` runs).
+3. Each policy: `--episodes` real episodes (start seeds 1000..) and, from the very same start
+   observations, DREAM_SAMPLES imagined episodes each (averaged per start), the task's full
+   horizon, deterministic actions (`genenv.transfer.transfer_test`, what `genenv rank` runs).
 4. Spearman (average ranks for ties) and Pearson of mean dream return vs mean real return over the
    population. Goal: Spearman >= 0.9 on every task.
 
@@ -24,9 +24,7 @@ Writes benchmarks/results/policy_ranking.json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ import torch
 
 from genenv.agents.recipe import load_recipe
 from genenv.agents.sb3 import RandomPolicy, build_agent, load_policy, save_agent, set_agent_env
-from genenv.bench.measure import machine_line
+from genenv.bench.measure import machine_line, provenance
 from genenv.data import collect, load_transitions
 from genenv.envs.vector import DreamVectorEnv
 from genenv.models.checkpoint import load_checkpoint, save_checkpoint
@@ -49,6 +47,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 RECIPE = ROOT / "agents" / "ppo.yaml"
 RUN_SEEDS = (100, 101, 102)
 DATA_SEED, EVAL_SEED = 100, 1000
+DREAM_SAMPLES = 8  # imagined episodes per real start, averaged (as `genenv rank` defaults to)
 # Imagined steps at which each run keeps a checkpoint (SB3 rounds up to whole rollouts).
 CHECKPOINTS = {
     "InvertedPendulum": (0, 8_192, 16_384, 32_768, 49_152, 65_536, 98_304),
@@ -117,7 +116,7 @@ def ensure_population(task: str, work: Path, world: Path) -> dict[str, Path]:
 
 
 def evaluate(task: str, work: Path, world: Path, population: dict, episodes: int) -> dict:
-    cache_file = work / "evaluations.json"
+    cache_file = work / f"evaluations_m{DREAM_SAMPLES}.json"
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     model, spec = load_checkpoint(world), WorldSpec(task)
     env = spec.make_env()
@@ -130,7 +129,9 @@ def evaluate(task: str, work: Path, world: Path, population: dict, episodes: int
         t0 = time.monotonic()
         if isinstance(policy, Path):
             policy = load_policy(policy)
-        res = transfer_test(policy, model, spec, episodes=episodes, seed=EVAL_SEED)
+        res = transfer_test(
+            policy, model, spec, episodes, EVAL_SEED, imagined_per_start=DREAM_SAMPLES
+        )
         cache[name] = {"dream": res.imagined_return, "real": res.real_return,
                        "real_env_steps": res.real_env_steps}  # fmt: skip
         cache_file.write_text(json.dumps(cache, indent=1))
@@ -165,14 +166,10 @@ def task_row(task: str, evals: dict, episodes: int, data_steps: int, times: dict
     }
 
 
-def git_hash() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-    return out.stdout.decode().strip() or "unknown"
-
-
 def write_tables(rows: dict, commands: list[str]) -> None:
-    payload = {"machine": machine_line(), "commands": commands, "git": git_hash(),
-               "date": datetime.date.today().isoformat(), "tasks": rows}  # fmt: skip
+    prov = provenance()
+    payload = {"machine": machine_line(), "commands": commands, "git": prov["git"],
+               "date": prov["date"], "tasks": rows}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "policy_ranking.json").write_text(json.dumps(payload, indent=1) + "\n")
 
@@ -187,7 +184,8 @@ def write_tables(rows: dict, commands: list[str]) -> None:
            "the world model's dream, 7 checkpoints each (HalfCheetah 9; the first is the untrained",
            "network), plus uniform random actions. World model: default settings on random-action real data",
            "(collect seed 100). Each policy: mean return over the same real start states",
-           "(seeds 1000..) in the real env and in the dream, full task horizon, deterministic.",
+           "(seeds 1000..) in the real env and in the dream (8 imagined episodes per start), full",
+           "task horizon, deterministic actions.",
            "Cut to fit 2 cores: 3 runs per task, short PPO budgets (see the checkpoint steps in",
            "the script), 5 episodes per policy, one world model per task.", "",
            "| task | policies | world data | episodes | Spearman | Pearson | goal >= 0.9 | "

@@ -133,7 +133,9 @@ def text_section() -> list[str]:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"`genenv world --json` for one prompt, whole process: {cli_s:.2f} s.",
+        f"`genenv world --json` for one prompt, whole process: {cli_s:.2f} s wall (load average "
+        f"{os.getloadavg()[0]:.1f} on this machine at the time; the process imports torch "
+        "through the genenv package root, the reading itself is the ms/prompt above).",
         "",
         "Reader on the held-out set, by kind of prompt (a prompt may have several kinds):",
         "",
@@ -223,13 +225,30 @@ def main() -> None:
         "",
         f"Command: `{command.strip()}`; machine: {machine} (everything on the CPU, one torch "
         f"thread); date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; code: "
-        f"{commit}{' with uncommitted changes' if dirty else ''}. Cut: nothing"
-        f"{' (image section skipped)' if args.skip_image else ''}.",
+        f"{commit}{' with uncommitted changes' if dirty else ''}. Cut: "
+        f"{'the image section was not rerun (carried over)' if args.skip_image else 'nothing'}.",
         "",
     ]
     lines += text_section()
     if not args.skip_image:
         lines += ["", *image_section()]
+    elif RESULTS.is_file() and "## Image prompts" in RESULTS.read_text():
+        # --skip-image keeps the image section of the table's previous run, saying so
+        previous = RESULTS.read_text().split("## Image prompts", 1)[1].rstrip("\n")
+        old = (
+            json.loads(RESULTS.with_suffix(".json").read_text())
+            if RESULTS.with_suffix(".json").is_file()
+            else {}
+        )
+        if "image" in old:
+            RAW["image"] = old["image"]
+        lines += [
+            "",
+            "## Image prompts",
+            "",
+            "(Not rerun by this command (--skip-image): this "
+            "section is carried over unchanged from the table's previous run.)" + previous,
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

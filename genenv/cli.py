@@ -7,6 +7,7 @@ Each subcommand lives in the module that owns its work and exposes two functions
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "world": ("genenv.prompts.cli", "turn a text or image prompt into a WorldSpec"),
     "curriculum": ("genenv.curriculum_cli", "run a curriculum that spawns and replays worlds"),
     "bench": ("genenv.bench", "measure imagined vs real steps per second"),
+    "eval": ("genenv.evaluate", "evaluate a saved agent in the real MuJoCo world"),
 }
 
 
@@ -71,6 +73,19 @@ def _apply_common(args: argparse.Namespace) -> None:
         progress.set_enabled(False)
 
 
+def _drop_stdout_if_broken() -> None:
+    """If stdout cannot take its buffered output (full disk, closed pipe), point it at
+    /dev/null so that neither this error nor the interpreter's exit adds a second message."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering by default
@@ -105,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         _apply_common(args)
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the handler
+        return code
     except KeyboardInterrupt:
         print("\ninterrupted; everything written so far is kept", file=sys.stderr)
         return 130
     except expected_errors() as err:  # the user's input or the machine: one line, no traceback
-        sys.stdout.flush()
+        _drop_stdout_if_broken()
         print(f"genenv {name}: error: {one_line(err)}", file=sys.stderr)
         return 2
 

@@ -182,6 +182,21 @@ def out_dir(text: str) -> Path:
     return path
 
 
+def out_file(text: str) -> Path:
+    """An output file: must not be a folder, and its parent must not be a file."""
+    path = Path(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
+            break
+    return path
+
+
 def in_file(text: str) -> Path:
     """An existing, readable file."""
     path = Path(text)

@@ -363,3 +363,87 @@ def test_async_vectorisation_with_fork_does_not_deadlock(tiny_ckpt, tmp_path):
         env=env,
     )
     assert "ASYNC-OK" in done.stdout, done.stderr[-2000:]
+
+
+# -- kill and resume (real processes, tiny budgets; the kill loops are in benchmarks/drills.py) ---
+def _kill_when(cmd, ready, sig, timeout=120.0):
+    """Start `cmd`, send `sig` as soon as `ready()` holds, wait for the process to end."""
+    import signal  # noqa: F401 - (sig values come from it)
+    import subprocess
+    import time
+
+    import kill_drills
+
+    proc = subprocess.Popen(cmd, env=kill_drills._env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the command ended before the kill point"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err[-1000:]
+
+
+def test_collect_killed_mid_way_resumes_to_exactly_the_uninterrupted_data(tmp_path, reference):
+    import signal
+
+    import kill_drills as kd
+
+    ds = tmp_path / "ds"
+    args = ["collect", "--task", "InvertedPendulum", "--out", str(ds), "--seed", "7"]
+    args += ["--steps", "300", "--chunk-steps", "50", "--no-progress"]
+    _kill_when(kd.genenv(*args), lambda: (ds / "1").exists(), signal.SIGKILL)  # 2nd episode in
+    tally = kd.Tally()
+    done = kd.run(kd.genenv(*args, "--resume"), tally)
+    assert done is not None and done.returncode == 0, done and done.stderr
+    np.testing.assert_array_equal(_arrays(ds), reference)
+    assert tally.tracebacks == tally.hangs == 0
+
+
+@pytest.mark.parametrize(
+    "sig_name", ["SIGKILL", pytest.param("SIGINT", marks=pytest.mark.expensive)]
+)
+def test_run_killed_during_its_first_collection_resumes_and_finishes(tmp_path, sig_name):
+    """The run folder exists before any data: --resume finishes the collection exactly and
+    the run trains on every step it asked for."""
+    import signal
+
+    import kill_drills as kd
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(kd.TINY_RECIPE)
+    out = tmp_path / "run"
+    cmd = kd.genenv(
+        "run", "--task", "InvertedPendulum", "--out", str(out), "--real-steps", "3150",
+        "--initial-steps", "3000", "--steps-per-iteration", "150", "--recipe", str(recipe),
+        "--imagined-steps", "512", "--eval-every", "512", "--eval-episodes", "1",
+        "--train-epochs", "1", "--no-video", "--no-progress",
+    )  # fmt: skip
+    _kill_when(cmd, lambda: (out / "data" / "metadata.json").exists(), getattr(signal, sig_name))
+    assert (out / "state.json").is_file() and (out / "config.yaml").is_file()
+    tally = kd.Tally()
+    done = kd.run(kd.genenv("run", "--resume", str(out), "--no-progress"), tally, timeout=300)
+    assert done is not None and done.returncode == 0, done and done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["done"] and summary["real_env_steps"] == 3150
+    from genenv.data import collection_info
+
+    records = collection_info(out / "data")["collections"]
+    assert [r["seed"] for r in records] == [0, 1]  # random first collection, then the agent's
+    assert [r["steps"] for r in records] == [3000, 150]
+    starts = _starts(out / "data")
+    assert len(np.unique(starts, axis=0)) == len(starts)
+
+
+def test_a_pickle_in_place_of_the_tensors_file_is_refused(sb3_zips, tmp_path):
+    root, marker, _ = sb3_zips
+    with zipfile.ZipFile(root / "ppo.zip") as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    files["policy.pth"] = pickle.dumps(_Payload(marker))
+    bad = tmp_path / "pth.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    with pytest.raises(UnsafeZipError, match="tensor files"):
+        load_policy(bad)
+    assert not marker.exists()

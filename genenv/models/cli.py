@@ -132,7 +132,6 @@ def _run_ensemble(args: argparse.Namespace, rank: int) -> int:
     from genenv.models.train import train_world_model
 
     d, e = TrainConfig(), EnsembleConfig()
-    transitions = load_transitions(args.data)
     config = TrainConfig(
         lr=d.lr if args.lr is None else args.lr,
         batch_size=d.batch_size if args.batch_size is None else args.batch_size,
@@ -150,6 +149,7 @@ def _run_ensemble(args: argparse.Namespace, rank: int) -> int:
         hidden_size=e.hidden_size if args.hidden is None else args.hidden,
         num_layers=args.layers,
     )
+    transitions = load_transitions(args.data)
     say = print if rank == 0 else (lambda *a, **k: None)
     say(
         f"training on {len(transitions)} {transitions.task} transitions "

@@ -35,12 +35,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from genenv.data.pixels import PixelTransitions
 from genenv.models.distributed import rank_world, wrap
 from genenv.models.latent import LatentConfig, LatentWorldModel
 from genenv.models.train import split_episodes
+from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
 
@@ -281,7 +281,9 @@ def train_latent_model(
     step_fn = wrap(objective)  # DDP under torchrun (it broadcasts rank 0's weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
-    bar = tqdm(total=cfg.steps, disable=not progress or rank != 0, unit="step", desc="train")
+    bar = progress_bar(
+        total=cfg.steps, disable=not progress or rank != 0, unit="step", desc="train latent model"
+    )
     stop, step, losses = "steps", 0, {}
     for step in range(1, cfg.steps + 1):
         pick = torch.randint(len(train_idx), (cfg.batch_size,), generator=gen).to(device)
