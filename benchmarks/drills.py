@@ -629,6 +629,7 @@ def render(results: dict) -> str:
     kills = summarize_kills(results["kill_trials"]) if results["kill_trials"] else None
     inputs, hostile, disk = parts.get("inputs"), parts.get("hostile"), parts.get("disk")
     soak = parts.get("soak")
+    missing = [p for p in PARTS if p not in parts and not (p == "kills" and kills)]
     lines = [
         "# Reliability drill",
         "",
@@ -637,6 +638,7 @@ def render(results: dict) -> str:
         f"- date: {p.get('date', '')}",
         f"- code: {p.get('git', '')}",
         f"- cut: {'; '.join(results.get('cut', [])) or 'nothing'}",
+        f"- parts not (yet) run: {', '.join(missing) or 'none'}",
         "",
         "| measure | count | goal | met |",
         "|---|---|---|---|",
