@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("give --spec (or --resume with --out holding a run)")
         spec = load_spec(args.spec)
         if args.world is not None:
+            from genenv.models.checkpoint import read_checkpoint_metadata
+
+            read_checkpoint_metadata(args.world)  # a clear error before the run folder is made
             spec.world.checkpoint = str(args.world.resolve())
         if args.steps is not None:
             if args.steps < spec.budget.iterations:

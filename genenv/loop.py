@@ -155,6 +155,21 @@ def _write_json(path: Path, data: dict) -> None:
     _write_text(path, json.dumps(data, indent=2))
 
 
+def read_state(path: Path, cls):
+    """The dataclass `cls` from the JSON file `path`, with one-line errors for a damaged file."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); the run folder was damaged") from None
+    known = {f.name for f in fields(cls)}
+    if not isinstance(data, dict) or set(data) - known:
+        raise ValueError(f"{path} is not a {cls.__name__} (keys {sorted(known)})")
+    try:
+        return cls(**data)
+    except TypeError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 class Run:
     """One run folder: config, data, world model, agent, TensorBoard events, summary."""
 
@@ -405,7 +420,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
 
     state = None
     if resume and (out / "state.json").is_file():  # (a run killed in its first second has none)
-        state = LoopState(**json.loads((out / "state.json").read_text()))
+        state = read_state(out / "state.json", LoopState)
     elif not resume and (out / "state.json").is_file():
         raise ValueError(f"{out} already holds a run; resume it or use a new folder")
     # Config and state go to disk before any work, so a run is resumable from its first second.

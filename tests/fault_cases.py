@@ -193,7 +193,7 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
 NUMBERS: dict[str, dict[str, str]] = {
     "collect": {
         "--steps": "positive int", "--seed": "seed", "--chunk-steps": "positive int",
-        "--threads": "threads", "--size": "bounded int",
+        "--threads": "threads", "--size": "bounded int", "--until-total": "positive int",
     },
     "train-world": {
         "--epochs": "positive int", "--patience": "non-negative int",
@@ -715,6 +715,18 @@ def _file_cases() -> list[Case]:
             "wrong kind of file",
         )
     )
+    # newer options: collect --resume/--until-total, run --worlds
+    col = BASE["collect"]
+    c += [
+        Case("collect --steps and --until-total", "collect", (*col, "--until-total", "100"), "conflicting options"),
+        Case("collect without --steps", "collect", _drop(col, "--steps"), "missing option"),
+        Case("collect --resume into a missing dataset", "collect", (*_drop(col, "--steps"), "--resume"), "missing file"),
+        Case("run --worlds <missing>", "run", (*BASE["run"], "--worlds", missing), "missing file"),
+        Case("run --schedule without --worlds", "run", (*BASE["run"], "--schedule", "plr"), "missing option"),
+        Case("run --schedule bogus", "run", (*BASE["run"], "--schedule", "bogus"), "bad choice"),
+    ]  # fmt: skip
+    for name in ("malformed YAML", "a list", "unknown key", "budget.iterations 0"):
+        add(Case(f"run --worlds: {name}", "run", (*BASE["run"], "--worlds", f"{{curriculum:{name}}}"), "bad curriculum"))  # fmt: skip
     # rank
     rk = BASE["rank"]
     rank_one = ("rank", "--world", "{world}", "--episodes", "1", "--policies")
@@ -1108,6 +1120,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="write every outcome to this JSON file")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per case (a hang)")
+    parser.add_argument("--start", type=int, default=0, help="first case index (0-based)")
+    parser.add_argument("--stop", type=int, default=None, help="stop before this case index")
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
     import torch
@@ -1115,7 +1129,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     root = Path(args.fixtures or tempfile.mkdtemp(prefix="genenv-faults-"))
     fx = make_fixtures(root / "fixtures")
-    cases = [c for c in CASES if args.filter in c.id]
+    cases = [c for c in CASES[args.start : args.stop] if args.filter in c.id]
     outcomes = run_table(cases, fx, root / "work", args.mode, timeout=args.timeout)
     summary = counts(outcomes)
     print(json.dumps(summary))

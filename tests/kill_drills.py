@@ -328,12 +328,12 @@ def drill_curriculum(work: Path, rng: np.random.Generator, kills: int, ref: Path
     resume = genenv("curriculum", "--out", str(out), "--resume", "--no-progress")
 
     def next_cmd():
-        return resume if (out / "spec.yaml").exists() else cmd
+        return resume if (out / "config.yaml").exists() else cmd
 
     for _ in range(kills):
         c = next_cmd()
         t.resumes += c is resume
-        run_and_kill(c, rng.uniform(1.0, 20.0), int(rng.choice(SIGNALS)), t)
+        run_and_kill(c, rng.uniform(1.0, 25.0), int(rng.choice(SIGNALS)), t)
     c = next_cmd()
     t.resumes += c is resume
     done = run(c, t)
@@ -342,22 +342,28 @@ def drill_curriculum(work: Path, rng: np.random.Generator, kills: int, ref: Path
         t.notes.append(f"curriculum stranded: {None if done is None else done.stderr[-400:]}")
         return t
     summary = json.loads((out / "summary.json").read_text())
-    budget = TINY_CURRICULUM["budget"]
-    if summary["iterations"] != budget["iterations"] or summary["episodes_scored"] <= 0:
+    want_steps = TINY_CURRICULUM["world"]["data_steps"]
+    scored = (summary.get("schedule") or {}).get("episodes_scored") or 0
+    if not summary.get("done") or summary["real_env_steps"] != want_steps or scored <= 0:
         t.garbage += 1
-        t.notes.append(f"curriculum summary off budget: {summary['iterations']} iterations")
+        t.notes.append(
+            f"curriculum summary off: done={summary.get('done')} real "
+            f"{summary['real_env_steps']} of {want_steps}, episodes_scored {scored}"
+        )
     compare(out / "data", ref, t)
     return t
 
 
 def curriculum_reference(path: Path) -> Path:
+    """The curriculum's first collection uninterrupted: seed*1000, the spec's context ranges."""
+    from genenv.curricula.spec import spec_from_dict
     from genenv.data import context_sampler
-    from genenv.worlds import WorldSpec, get_task
+    from genenv.worlds import WorldSpec
 
-    ranges = dict(get_task(TASK).train_ranges)
-    sampler = context_sampler(WorldSpec(TASK), ranges)
-    steps, seed = TINY_CURRICULUM["world"]["data_steps"], TINY_CURRICULUM["seed"]
-    return reference_collection(path, steps, seed, source=sampler)
+    spec = spec_from_dict(dict(TINY_CURRICULUM))
+    sampler = context_sampler(WorldSpec(TASK, seed=spec.seed), spec.generator_config().ranges)
+    steps = TINY_CURRICULUM["world"]["data_steps"]
+    return reference_collection(path, steps, spec.seed * 1000, source=sampler)
 
 
 def _copy_episodes(src: Path, dst: Path, n: int) -> None:

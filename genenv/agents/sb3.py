@@ -82,7 +82,18 @@ def set_agent_env(agent, dream_env) -> None:
         return
     from genenv.envs.sb3 import DreamSB3VecEnv
 
-    agent.set_env(DreamSB3VecEnv(dream_env))
+    venv = DreamSB3VecEnv(dream_env)
+    if getattr(agent, "n_envs", venv.num_envs) != venv.num_envs:
+        raise ValueError(
+            f"the agent was trained with {agent.n_envs} envs, this run's recipe has "
+            f"{venv.num_envs}; it is not this run's agent"
+        )
+    if agent.observation_space != venv.observation_space or agent.action_space != venv.action_space:
+        raise ValueError(
+            f"the agent's spaces ({agent.observation_space}, {agent.action_space}) are not this "
+            f"run's ({venv.observation_space}, {venv.action_space})"
+        )
+    agent.set_env(venv)
 
 
 def save_agent(agent, path: str | Path, algo: str) -> Path:

@@ -89,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --steps or --until-total, not both")
     if args.steps is None and args.until_total is None and not args.resume:
         raise ValueError("give --steps N (or --until-total N, or --resume)")
+    no_data = not (Path(args.out) / "metadata.json").is_file()
+    if args.resume and args.steps is None and args.until_total is None and no_data:
+        raise FileNotFoundError(f"--resume: {args.out} holds no dataset to resume (give --steps N)")
     fixed = dict(args.context)
     spec = WorldSpec(args.task, Context.from_dict(fixed), seed=args.seed)
     source = spec
