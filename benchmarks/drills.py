@@ -489,11 +489,11 @@ def summarize_kills(rows: dict) -> dict:
 
 # -- part: disk --------------------------------------------------------------------------------------
 def part_disk(fx: Fixtures, results: dict) -> dict:
-    """Fill a 4 MB tmpfs under collect, train-world and run; then free it and resume."""
+    """Fill an 8 MB tmpfs under collect, train-world and run; then free it and resume."""
     mount = fx.work / "tmpfs"
     mount.mkdir(exist_ok=True)
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
                        check=True, capture_output=True, text=True)  # fmt: skip
     except (subprocess.CalledProcessError, FileNotFoundError) as err:
         return {"skipped": f"cannot mount a tmpfs here ({err})", "faults": 0}
@@ -509,15 +509,17 @@ def part_disk(fx: Fixtures, results: dict) -> dict:
                 f.write(b"\0" * max(0, free - leave_kb * 1024))
 
         # collect: fills up mid-way; must fail in one line, keep a readable dataset, then resume
-        ref = kd.reference_collection(fx.work / "ref-disk", 4000, 11)
+        ref = kd.reference_collection(fx.work / "ref-disk", 2000, 11)
         ds = mount / "ds"
-        args = ["collect", "--task", kd.TASK, "--out", str(ds), "--steps", "4000", "--seed",
-                "11", "--chunk-steps", "500", "--no-progress"]  # fmt: skip
+        args = ["collect", "--task", kd.TASK, "--out", str(ds), "--steps", "2000", "--seed",
+                "11", "--chunk-steps", "250", "--no-progress"]  # fmt: skip
         fill(300)
         verdicts["collect on a full disk"] = judge(kd.genenv(*args))
         from genenv.data import load_transitions
 
-        if (ds / "metadata.json").exists():
+        if (ds / "metadata.json").exists() and json.loads((ds / "metadata.json").read_text()).get(
+            "total_episodes"
+        ):
             try:
                 load_transitions(ds)
             except ValueError as err:
