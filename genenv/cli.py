@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("genenv.loop", "the full loop: collect, train world, train agent in imagination, test"),
     "rank": ("genenv.rank", "rank saved policies by dream and real return, with their correlation"),
     "record": ("genenv.recording.cli", "write real / imagined / side-by-side rollout videos"),
+    "plan": ("genenv.plan", "plan to a goal image in the real env with a pixel world"),
     "world": ("genenv.prompts.cli", "turn a text or image prompt into a WorldSpec"),
     "curriculum": ("genenv.curriculum_cli", "run a curriculum that spawns and replays worlds"),
     "bench": ("genenv.bench", "measure imagined vs real steps per second"),

@@ -433,3 +433,55 @@ def test_run_killed_during_its_first_collection_resumes_and_finishes(tmp_path, s
     assert [r["steps"] for r in records] == [3000, 150]
     starts = _starts(out / "data")
     assert len(np.unique(starts, axis=0)) == len(starts)
+
+
+def test_a_pickle_in_place_of_the_tensors_file_is_refused(sb3_zips, tmp_path):
+    root, marker, _ = sb3_zips
+    with zipfile.ZipFile(root / "ppo.zip") as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    files["policy.pth"] = pickle.dumps(_Payload(marker))
+    bad = tmp_path / "pth.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    with pytest.raises(UnsafeZipError, match="tensor files"):
+        load_policy(bad)
+    assert not marker.exists()
+
+
+# -- a full disk ------------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (root only; skipped where mounting is not allowed)."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mount, lambda: shutil.disk_usage(mount).free
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_an_oserror_and_the_data_stays_whole(small_disk, reference):
+    from genenv.data import collection_info
+
+    mount, free = small_disk
+    filler = mount / "filler"
+    filler.write_bytes(b"\0" * (free() - 200 * 1024))
+    ds = mount / "ds"
+    with pytest.raises(OSError):
+        collect("InvertedPendulum", 300, ds, seed=7, progress=False, chunk_steps=50)
+    info = collection_info(ds)
+    assert sum(r["steps"] for r in info["collections"]) == info["total_steps"]
+    filler.unlink()
+    collect("InvertedPendulum", 300, ds, seed=7, resume=True, progress=False, chunk_steps=50)
+    np.testing.assert_array_equal(_arrays(ds), reference)
+    filler.write_bytes(b"\0" * free())
+    with pytest.raises(OSError):
+        save_checkpoint(_tiny_model(), mount / "ck")
+    assert not list((mount / "ck").glob("*"))  # nothing half-written

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from genenv.agents.goal import plan_to_goal
+from genenv.agents.planner import PlannerConfig
 from genenv.data import collect, load_pixel_transitions
 from genenv.envs.pixels import PixelDreamVectorEnv
 from genenv.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
@@ -24,13 +26,14 @@ TINY = LatentConfig(image_size=32, latent_dim=8, channels=8, hidden_size=32, num
 @pytest.fixture(scope="module")
 def pixel_data(tmp_path_factory):
     path = tmp_path_factory.mktemp("px") / "ip"
-    collect("InvertedPendulum", 300, path, seed=1, progress=False, pixels=32)
+    collect("InvertedPendulum", 1500, path, seed=1, progress=False, pixels=32)
     return path
 
 
 @pytest.fixture(scope="module")
 def tiny_model(pixel_data):
-    cfg = LatentTrainConfig(steps=200, batch_size=16, horizon=3, eval_every=100, max_eval=300)
+    # ~1 min: fewer steps leave the predictor ignoring the actions (a cart moves sub-pixel per step)
+    cfg = LatentTrainConfig(steps=700, batch_size=16, horizon=3, eval_every=350, max_eval=300)
     return train_latent_model(load_pixel_transitions(pixel_data), cfg, TINY, progress=False)
 
 
@@ -163,3 +166,27 @@ def test_world_and_record_cli_with_an_image_prompt(tmp_path, tiny_model, capsys)
     rec += ["--image", str(tmp_path / "ip.png"), "--out", str(tmp_path / "v"), "--formats", "gif"]
     assert main([*rec, "--size", "64", "--no-progress"]) == 0
     assert list((tmp_path / "v").glob("*image-prompt*.gif"))
+    capsys.readouterr()
+    plan = ["plan", "--world", str(tmp_path / "w"), "--goal-image", str(tmp_path / "ip.png")]
+    assert main([*plan, "--steps", "2", "--samples", "16", "--elites", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 2 and out["seconds_per_plan"] > 0
+    assert main([*plan[:3], "--goal-image", str(tmp_path / "reacher.png")]) == 2
+
+
+def test_goal_image_planning_beats_random_on_a_tiny_task(tiny_model):
+    model, _ = tiny_model
+    config = PlannerConfig(horizon=3, num_samples=64, num_iterations=2, num_elites=8)
+    errors = {"planner": [], "random": []}
+    for seed in range(300, 306):  # goal: the cart pushed 3 steps left or right from its reset
+        env = make_pixel_env("InvertedPendulum", 32)
+        env.reset(seed=seed)
+        for _ in range(3):
+            env.step(np.array([1.0 if seed % 2 else -1.0], np.float32))
+        goal, goal_x = env.render(), env.unwrapped.data.qpos[0]
+        env.close()
+        for policy in errors:
+            run = plan_to_goal(model, goal, 3, config, seed=seed, policy=policy)
+            errors[policy].append(abs(run.qpos[-1][0] - goal_x))
+            assert len(run.plan_seconds) == (3 if policy == "planner" else 0)
+    assert np.mean(errors["planner"]) < 0.6 * np.mean(errors["random"]), errors

@@ -21,7 +21,8 @@ SB3 writes beside each blob, checked against allow-lists:
 
 A serialized entry that none of these rules covers (custom classes, arbitrary schedules, unknown
 keys) makes the load fail with a clear error naming the entry: genenv refuses such zips rather
-than unpickle them. The tensors (`*.pth`) are read by SB3 with `torch.load(weights_only=True)`.
+than unpickle them. The tensors (`*.pth`) are read by SB3 with `torch.load(weights_only=True)`,
+which unpickles nothing but tensors and plain containers; anything else there is refused too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -247,7 +249,12 @@ def load_sb3_model(
         raise UnsafeZipError(f"{path}: refusing to load: pickled entries {left} not replaced")
     try:
         return cls.load(str(path), env=env, device=device, custom_objects=custom)
-    except (KeyError, RuntimeError, zipfile.BadZipFile) as err:
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) met more than tensors
+        raise UnsafeZipError(
+            f"{path}: refusing to load: its tensor files hold pickled objects other than "
+            "tensors (genenv never unpickles agent zips)"
+        ) from None
+    except (KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(
             f"{path}: not a loadable {name} zip ({type(err).__name__}: {err})"
         ) from None

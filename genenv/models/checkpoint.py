@@ -45,6 +45,7 @@ def save_checkpoint(
 ) -> Path:
     """Write `model` to the folder `path` (created if needed); `metadata` is stored alongside
     (e.g. data fingerprint, validation and open-loop errors). Returns the folder."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     from genenv.version import __version__
@@ -57,7 +58,10 @@ def save_checkpoint(
     fd, tmp = tempfile.mkstemp(dir=path, prefix=".weights.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp)
+        try:
+            save_file(tensors, tmp)
+        except SafetensorError as err:  # e.g. a full disk: an OSError to the caller
+            raise OSError(f"cannot write the weights of checkpoint {path} ({err})") from None
         follow_umask(tmp)
         digest = _sha256(Path(tmp))
         weights_name = f"weights-{digest[:8]}.safetensors"

@@ -7,6 +7,8 @@
   batched matrix products. They are trained in latent space against an EMA target encoder (see
   `latent_train`); their spread is the model's uncertainty.
 - `reward_head` r(z, a) and `termination_head` on z'.
+- `inverse_head` (z, z') -> a, an inverse-dynamics head used only in training: it keeps what
+  the actions change in the latent (without it a predictor can ignore the actions on random data).
 - `decoder`: a deconv net z -> the newest frame, trained on detached latents only, used only to
   draw the dream (and the `obs_type="pixels"` dream env).
 
@@ -129,6 +131,7 @@ class LatentWorldModel(nn.Module):
         self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, D)
         self.reward_head = _mlp(D + act_dim + ctx_dim, cfg.hidden_size, 1)
         self.termination_head = _mlp(D + ctx_dim, cfg.hidden_size, 1)
+        self.inverse_head = _mlp(2 * D, cfg.hidden_size, act_dim)
         self.decoder = Decoder(cfg)
         self.ctx_norm = Normaliser(ctx_dim)
         self.register_buffer("action_low", torch.as_tensor(action_low, dtype=torch.float32))

@@ -10,6 +10,8 @@ an episode boundary; shorter windows are masked):
 - anti-collapse: VICReg variance (hinge on each dimension's batch std) and covariance
   (off-diagonal squares) terms on z0;
 - reward head on (z_{h-1}, a) and termination head on z_h along the rollout, against the real ones;
+- inverse dynamics: the action from (z_{h-1}, z_h) along the rollout and from (z0, target z1), so
+  both the predictor and the encoder keep what the actions change;
 - decoder: the real newest frame from the *detached* latents (z0 and an equal number of rollout
   latents picked at random): pixels never shape the latent space.
 Every `eval_every` steps the held-out episodes are scored: per-dimension latent std, effective rank
@@ -57,6 +59,7 @@ class LatentTrainConfig:
     reward_coef: float = 1.0  # reward head MSE weight
     termination_coef: float = 0.5  # termination head BCE weight
     decoder_coef: float = 1.0  # decoder MSE weight (on detached latents)
+    inverse_coef: float = 1.0  # inverse-dynamics MSE weight (keeps the actions' effect in z)
     holdout_fraction: float = 0.1  # fraction of episodes held out for the collapse metrics
     eval_every: int = 250  # steps between held-out evaluations (and log lines)
     max_eval: int = 1500  # at most this many held-out / probe-fit transitions per evaluation
@@ -125,14 +128,16 @@ class _Objective(nn.Module):
         with torch.no_grad():
             tz = self._target[0](w.next_stack(idx).flatten(0, 1)).view(*idx.shape, -1)  # (B,H,D)
         var, cov = vicreg_terms(z)
-        pred_loss = rew_loss = term_loss = dec_loss = z.new_zeros(())
+        pred_loss = rew_loss = term_loss = dec_loss = inv_loss = z.new_zeros(())
+        z0 = z
         dec_z, dec_f = [z.detach()], [w.frames[w.cur[i]]]
         for h in range(H):
             a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
             r_hat = m.reward(z, a, ctx)  # (B,)
             preds = m.predict_all(z, a, ctx)  # (K, B, D)
             err = ((preds - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
-            z = preds.mean(0)
+            z_prev, z = z, preds.mean(0)
+            inv = ((m.inverse_head(torch.cat([z_prev, z], -1)) - a) ** 2).mean(-1)  # (B,)
             logit = m.termination_logit(z, ctx)
             bce = F.binary_cross_entropy_with_logits(
                 logit,
@@ -144,6 +149,7 @@ class _Objective(nn.Module):
             pred_loss = pred_loss + (err * maskf[:, h]).sum() / denom
             rew_loss = rew_loss + (((r_hat - w.rew[idx[:, h]]) ** 2) * maskf[:, h]).sum() / denom
             term_loss = term_loss + (bce * maskf[:, h]).sum() / denom
+            inv_loss = inv_loss + (inv * maskf[:, h]).sum() / denom
             keep = mask[:, h]
             dec_z.append(z.detach()[keep])
             dec_f.append(w.frames[w.cur[idx[keep, h]] + 1])
@@ -153,8 +159,11 @@ class _Objective(nn.Module):
         recon = m.decoder(torch.cat([dec_z[0], dz[sub]]))  # (M, 3, H, W)
         real = torch.cat([dec_f[0], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         dec_loss = F.mse_loss(recon, real)
+        a0 = w.act[idx[:, 0]]
+        inv_loss = inv_loss / H + ((m.inverse_head(torch.cat([z0, tz[:, 0]], -1)) - a0) ** 2).mean()
         loss = (
-            pred_loss / H
+            cfg.inverse_coef * inv_loss
+            + pred_loss / H
             + cfg.var_coef * var
             + cfg.cov_coef * cov
             + cfg.reward_coef * rew_loss / H
@@ -162,7 +171,7 @@ class _Objective(nn.Module):
             + cfg.decoder_coef * dec_loss
         )
         parts = {"latent": pred_loss / H, "var": var, "cov": cov, "reward": rew_loss / H}
-        parts |= {"termination": term_loss / H, "decoder": dec_loss}
+        parts |= {"termination": term_loss / H, "decoder": dec_loss, "inverse": inv_loss}
         return loss, {f"losses/{k}": float(v.detach()) for k, v in parts.items()}
 
 
