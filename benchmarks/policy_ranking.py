@@ -37,7 +37,7 @@ from genenv.agents.sb3 import RandomPolicy, build_agent, load_policy, save_agent
 from genenv.bench.measure import machine_line, provenance
 from genenv.data import collect, load_transitions
 from genenv.envs.vector import DreamVectorEnv
-from genenv.models.checkpoint import load_checkpoint, save_checkpoint
+from genenv.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from genenv.models.train import TrainConfig, train_world_model
 from genenv.transfer import descending_ranks, pearson, spearman, transfer_test
 from genenv.worlds import WorldSpec
@@ -135,7 +135,7 @@ def evaluate(task: str, work: Path, world: Path, population: dict, episodes: int
         cache[name] = {"dream": res.imagined_return, "real": res.real_return,
                        "real_env_steps": res.real_env_steps}  # fmt: skip
         cache_file.write_text(json.dumps(cache, indent=1))
-        add_time(work, "evaluation", time.monotonic() - t0)
+        add_time(work, f"evaluation_m{DREAM_SAMPLES}", time.monotonic() - t0)
         print(f"[{task}] {name}: dream {res.imagined_return:.1f} real {res.real_return:.1f}")
     return {name: cache[name] for name in policies}
 
@@ -187,18 +187,25 @@ def write_tables(rows: dict, commands: list[str]) -> None:
            "(seeds 1000..) in the real env and in the dream (8 imagined episodes per start), full",
            "task horizon, deterministic actions.",
            "Cut to fit 2 cores: 3 runs per task, short PPO budgets (see the checkpoint steps in",
-           "the script), 5 episodes per policy, one world model per task.", "",
-           "| task | policies | world data | episodes | Spearman | Pearson | goal >= 0.9 | "
+           "the script), 5 episodes per policy, one world model per task. Stages (data, world,",
+           "checkpoints, evaluations) are cached in --workdir and reused by later invocations.",
+           "",
+           "| task | policies | world data | world model | episodes | Spearman | Pearson | "
+           "goal >= 0.9 | "
            "real range | dream range | real eval steps | wall s (world, agents, evaluation) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows.values():
         md.append(
-            f"| {r['task']} | {r['policies']} | {r['world_data']} | {r['episodes']} | "
+            f"| {r['task']} | {r['policies']} | {r['world_data']} | {r.get('world_model', '-')} | "
+            f"{r['episodes']} | "
             f"{f(r['spearman'])} | {f(r['pearson'])} | {'met' if r['goal_met'] else 'not met'} | "
             f"{r['real_return_range'][0]:.0f} .. {r['real_return_range'][1]:.0f} | "
             f"{r['dream_return_range'][0]:.0f} .. {r['dream_return_range'][1]:.0f} | "
             f"{r['real_eval_steps']:,} | "
-            + ", ".join(str(r["wall_s"].get(k, "-")) for k in ("world", "agents", "evaluation"))
+            + ", ".join(
+                str(r["wall_s"].get(k, "-"))
+                for k in ("world", "agents", f"evaluation_m{DREAM_SAMPLES}")
+            )
             + " |"
         )
     for r in rows.values():
@@ -233,6 +240,11 @@ def main() -> int:
         evals = evaluate(task, work, world, population, args.episodes)
         times = json.loads((work / "times.json").read_text())
         rows[task] = task_row(task, evals, args.episodes, steps, times)
+        e = read_checkpoint_metadata(world)["ensemble"]
+        rows[task]["world_model"] = (
+            f"{e['ensemble_size']} members / {e['num_elites']} elites, "
+            f"{e['num_layers']}x{e['hidden_size']}"
+        )
         np.set_printoptions(precision=3)
         print(f"[{task}] Spearman {rows[task]['spearman']} Pearson {rows[task]['pearson']}")
         if command not in commands:

@@ -52,8 +52,12 @@ def _top_parser() -> argparse.ArgumentParser:
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Failures that are the input's or the machine's fault, not genenv's: one line, exit 2.
     Anything else is a bug and keeps its traceback."""
-    errors: list[type[BaseException]] = [ValueError, OSError]
-    for module, name in (("yaml", "YAMLError"), ("PIL.Image", "DecompressionBombError")):
+    errors: list[type[BaseException]] = [ValueError, OSError, MemoryError]
+    for module, name in (
+        ("yaml", "YAMLError"),
+        ("PIL.Image", "DecompressionBombError"),
+        ("torch", "OutOfMemoryError"),  # a device's memory is the machine's limit, not a bug
+    ):
         cls = getattr(sys.modules.get(module), name, None)  # only raised once imported
         if cls is not None:
             errors.append(cls)

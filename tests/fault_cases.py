@@ -162,6 +162,8 @@ BASE: dict[str, tuple[str, ...]] = {
         "{out}/t",
     ),  # fmt: skip
     "eval": ("eval", "--policy", "{agent}", "--task", "InvertedPendulum", "--episodes", "1"),
+    # a state world and a non-image goal: every plan case fails before any planning
+    "plan": ("plan", "--world", "{world}", "--goal-image", "{file}", "--steps", "2"),
     "rank": (
         "rank",
         "--world",
@@ -230,6 +232,11 @@ NUMBERS: dict[str, dict[str, str]] = {
     },
     "eval": {
         "--episodes": "bounded int", "--seed": "seed", "--device": "device", "--threads": "threads",
+    },
+    "plan": {
+        "--steps": "positive int", "--seed": "seed", "--horizon": "positive int",
+        "--samples": "positive int", "--iterations": "positive int", "--elites": "positive int",
+        "--threads": "threads",
     },
     "rank": {
         "--episodes": "bounded int", "--seed": "seed", "--max-steps": "positive int",
