@@ -11,7 +11,7 @@ Per task, a latent pixel world (`genenv train-world --kind latent`, 64x64 frames
   after another as a SyncVectorEnv does on one thread), in the same process run;
 - planning (Reacher): 50 held-out goals, seeds 1000-1049: reset(seed), k ~ U{10..40} random
   actions, the frame is the goal image; then reset(seed) again (same target dot) and plan 50
-  real steps with CEM in latent space (horizon 10, 256 samples, 3 iterations). Success: final
+  real steps with CEM in latent space (horizon 8, 128 samples, 2 iterations). Success: final
   fingertip within 0.05 m of the goal's fingertip. Same goals with uniform random actions;
 - agents (InvertedPendulum): SB3 PPO (default settings, seed 100) on latent observations in the
   pixel dream, tested in the real env through the same encoder on real frames (5 episodes);
@@ -156,7 +156,7 @@ def planning(task: str, model, goals=GOAL_SEEDS) -> dict:
     from genenv.agents.goal import plan_to_goal
     from genenv.agents.planner import PlannerConfig
 
-    cfg = PlannerConfig(horizon=10, num_samples=256, num_iterations=3, num_elites=32)
+    cfg = PlannerConfig(horizon=8, num_samples=128, num_iterations=2, num_elites=16)
     rows = {"planner": [], "random": []}
     secs = []
     for seed in goals:
