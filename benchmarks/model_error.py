@@ -1,9 +1,10 @@
 """World-model quality: open-loop errors of `genenv train-world` models on real episodes.
 
 Part 1 (data size): per task and size, collect N random-action steps in the default world
-(`genenv collect --seed 0`), train with `genenv train-world` (default settings) and report the
-open-loop errors it prints for its held-out validation episodes, plus the same metrics on a
-fresh test set (default world, collect seed 1) that played no part in training or early stopping.
+(`genenv collect --seed 100`), train with `genenv train-world --seed 100` (default settings) and
+report the open-loop errors it prints for its held-out validation episodes, plus the same metrics
+on a fresh test set (default world, collect seed 101) that played no part in training or early
+stopping.
 
 Part 2 (contexts): one context-conditioned model per task, trained on random-action data whose
 episodes draw every context field uniformly from the task's train ranges (`genenv collect
@@ -14,6 +15,11 @@ the other fields still drawn from their train ranges.
 
 Errors are normalised by the per-dimension std of each test set's own observations, so compare
 each set's model error with its copy baseline (the `ratio` column: model / copy).
+
+Test sets of tasks whose random-action episodes are too short for 20-step windows (TEST_POLICY:
+InvertedPendulum's last ~6 steps) are collected with a partly trained policy instead: SB3 PPO
+(default settings, seed 100) trained for TEST_POLICY[task] steps on the real default world, acting
+stochastically. Training data stay random-action data.
 
 Usage:  python benchmarks/model_error.py --workdir /tmp/olerr/work --threads 1
 Existing datasets and checkpoints in --workdir are reused. Writes
@@ -27,30 +33,57 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from genenv.bench.measure import machine_line
+from genenv.bench.measure import machine_line, provenance
 from genenv.data import collect, context_sampler, load_transitions
-from genenv.models import load_checkpoint, open_loop_errors, read_checkpoint_metadata
+from genenv.models import (
+    EnsembleConfig,
+    TrainConfig,
+    load_checkpoint,
+    open_loop_errors,
+    read_checkpoint_metadata,
+)
 from genenv.worlds import CONTEXT_FIELDS, WorldSpec, get_task
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GENENV = str(Path(sys.executable).with_name("genenv"))
+# Reported seeds are 100+ (tuning, e.g. benchmarks/model_variants.py, uses seeds below 10).
+TRAIN_SEED, DATA_SEED, TEST_SEED, CONTEXT_TEST_SEED = 100, 100, 101, 200
+TEST_POLICY = {"InvertedPendulum": 10_000}  # task -> real PPO steps of its test-set policy
 OOD_FIELDS = ("gravity", "mass_scale", "actuator_scale", "damping_scale", "length_scale")
 
 
-def ensure_data(path: Path, source, steps: int, seed: int) -> Path:
+def ensure_data(path: Path, source, steps: int, seed: int, policy=None) -> Path:
     if not path.exists():
-        collect(source, steps, path, seed=seed, progress=False)
+        collect(source, steps, path, policy=policy, seed=seed, progress=False)
     return path
 
 
-def ensure_model(data: Path, out: Path, threads: int) -> dict:
+def test_policy(task: str, work: Path) -> Path | None:
+    """The SB3 PPO zip that collects `task`'s test sets (None: random actions; see TEST_POLICY)."""
+    if task not in TEST_POLICY:
+        return None
+    path = work / "policies" / f"{task}_ppo.zip"
+    if not path.exists():
+        from stable_baselines3 import PPO
+
+        env = WorldSpec(task).make_env()
+        agent = PPO("MlpPolicy", env, seed=100, device="cpu", verbose=0)
+        agent.learn(TEST_POLICY[task])
+        agent.save(path)
+        env.close()
+    return path
+
+
+def ensure_model(data: Path, out: Path, threads: int, extra: list[str] | None = None) -> dict:
     """Train with `genenv train-world` unless `out` already holds a checkpoint."""
     if not (out / "metadata.json").exists():
         cmd = [GENENV, "train-world", "--data", str(data), "--out", str(out)]
+        cmd += ["--seed", str(TRAIN_SEED), *(extra or [])]
         t0 = time.monotonic()
         subprocess.run(cmd + ["--threads", str(threads), "--no-progress"], check=True)
         print(f"trained {out.name} in {time.monotonic() - t0:.1f} s wall", flush=True)
@@ -87,9 +120,12 @@ def row(name: str, errors: dict, extra: dict) -> dict:
 def part1(args, work: Path) -> list[dict]:
     rows = []
     for task in args.tasks:
-        test = ensure_data(work / "data" / f"{task}_test", WorldSpec(task), args.test_steps, 1)
+        policy = test_policy(task, work)
+        test = ensure_data(
+            work / "data" / f"{task}_test", WorldSpec(task), args.test_steps, TEST_SEED, policy
+        )
         for n in args.sizes:
-            data = ensure_data(work / "data" / f"{task}_{n}", WorldSpec(task), n, 0)
+            data = ensure_data(work / "data" / f"{task}_{n}", WorldSpec(task), n, DATA_SEED)
             meta = ensure_model(data, work / "models" / f"{task}_{n}", args.threads)
             tr = meta["training"]
             extra = {"task": task, "steps": n, "train_time_s": tr["time_s"]}
@@ -105,7 +141,7 @@ def part2(args, work: Path) -> list[dict]:
     for task in args.context_tasks:
         ranges = dict(get_task(task).train_ranges)
         data = work / "data" / f"{task}_ctx_{n}"
-        ensure_data(data, context_sampler(WorldSpec(task)), n, 0)
+        ensure_data(data, context_sampler(WorldSpec(task)), n, DATA_SEED)
         model = work / "models" / f"{task}_ctx_{n}"
         tr = ensure_model(data, model, args.threads)["training"]
         extra = {"task": task, "steps": n, "train_time_s": tr["time_s"]}
@@ -115,7 +151,9 @@ def part2(args, work: Path) -> list[dict]:
         for i, (name, rngs) in enumerate(sets.items()):
             slug = name.replace(" ", "_")
             test = work / "data" / f"{task}_ctx_test_{slug}"
-            ensure_data(test, context_sampler(WorldSpec(task), rngs), args.test_steps, 100 + i)
+            source = context_sampler(WorldSpec(task), rngs)
+            seed = CONTEXT_TEST_SEED + i
+            ensure_data(test, source, args.test_steps, seed, test_policy(task, work))
             changed = {k: [round(v, 3) for v in r] for k, r in rngs.items() if r != ranges.get(k)}
             rows.append(row(name, evaluate(model, test), extra | {"ranges": changed or "train"}))
             print(json.dumps(rows[-1]), flush=True)
@@ -152,11 +190,23 @@ def main() -> int:
     args = p.parse_args()
     work = Path(args.workdir)
     payload = {"machine": machine_line(), "command": " ".join(["python"] + sys.argv)}
+    prov = provenance()
+    payload |= {"date": prov["date"], "git": prov["git"]}
+    payload |= {"defaults": {"train": asdict(TrainConfig()), "ensemble": asdict(EnsembleConfig())}}
     payload |= {"part1": part1(args, work), "part2": part2(args, work)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "model_error.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# World-model open-loop error", ""]
-    md += [f"Machine: {payload['machine']}.  ", f"Command: `{payload['command']}`.  "]
+    md += [f"Machine: {payload['machine']}. Date: {payload['date']}. Code: {payload['git']}.  "]
+    md += [f"Command: `{payload['command']}`.  "]
+    e = payload["defaults"]["ensemble"]
+    md += [f"Models: `genenv train-world` defaults ({e['ensemble_size']} members, "
+           f"{e['num_elites']} elites, {e['num_layers']}x{e['hidden_size']} hidden, "
+           f"{payload['defaults']['train']['max_epochs']} epochs max).  "]  # fmt: skip
+    tp = ", ".join(f"{t} ({n:,} real PPO steps)" for t, n in TEST_POLICY.items())
+    md += [f"Test sets collected by a partly trained stochastic PPO policy: {tp}; all other test"]
+    md += ["sets and all training sets: random actions. Cut to fit 2 cores: two data sizes,"]
+    md += ["5,000-step test sets, at most 1,000 windows per horizon.  "]
     md += ["obs h: mean |pred - real| / std after h steps (test set's own std); copy h: same for"]
     md += ["predicting no change; ratio 20 = obs 20 / copy 20; reward h: mean |error| in reward"]
     md += ["units; starts 20: windows with 20 more steps; train s: train-world's own time.", ""]

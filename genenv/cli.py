@@ -7,6 +7,7 @@ Each subcommand lives in the module that owns its work and exposes two functions
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -22,9 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("genenv.loop", "the full loop: collect, train world, train agent in imagination, test"),
     "rank": ("genenv.rank", "rank saved policies by dream and real return, with their correlation"),
     "record": ("genenv.recording.cli", "write real / imagined / side-by-side rollout videos"),
+    "plan": ("genenv.plan", "plan to a goal image in the real env with a pixel world"),
     "world": ("genenv.prompts.cli", "turn a text or image prompt into a WorldSpec"),
-    "curriculum": ("genenv.curricula.cli", "run a curriculum that spawns and replays worlds"),
+    "curriculum": ("genenv.curriculum_cli", "run a curriculum that spawns and replays worlds"),
     "bench": ("genenv.bench", "measure imagined vs real steps per second"),
+    "eval": ("genenv.evaluate", "evaluate a saved agent in the real MuJoCo world"),
 }
 
 
@@ -33,6 +36,16 @@ class CommandParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(ValueError(message))} (see --help)\n")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default unless it is empty (None/False) or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -49,8 +62,12 @@ def _top_parser() -> argparse.ArgumentParser:
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Failures that are the input's or the machine's fault, not genenv's: one line, exit 2.
     Anything else is a bug and keeps its traceback."""
-    errors: list[type[BaseException]] = [ValueError, OSError]
-    for module, name in (("yaml", "YAMLError"), ("PIL.Image", "DecompressionBombError")):
+    errors: list[type[BaseException]] = [ValueError, OSError, MemoryError]
+    for module, name in (
+        ("yaml", "YAMLError"),
+        ("PIL.Image", "DecompressionBombError"),
+        ("torch", "OutOfMemoryError"),  # a device's memory is the machine's limit, not a bug
+    ):
         cls = getattr(sys.modules.get(module), name, None)  # only raised once imported
         if cls is not None:
             errors.append(cls)
@@ -68,6 +85,19 @@ def _apply_common(args: argparse.Namespace) -> None:
         from genenv import progress
 
         progress.set_enabled(False)
+
+
+def _drop_stdout_if_broken() -> None:
+    """If stdout cannot take its buffered output (full disk, closed pipe), point it at
+    /dev/null so that neither this error nor the interpreter's exit adds a second message."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = CommandParser(
         prog=f"genenv {name}",
         description=(module.__doc__ or help_).strip(),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     module.add_arguments(parser)
     try:
@@ -104,12 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         _apply_common(args)
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the handler
+        return code
     except KeyboardInterrupt:
         print("\ninterrupted; everything written so far is kept", file=sys.stderr)
         return 130
     except expected_errors() as err:  # the user's input or the machine: one line, no traceback
-        sys.stdout.flush()
+        _drop_stdout_if_broken()
         print(f"genenv {name}: error: {one_line(err)}", file=sys.stderr)
         return 2
 

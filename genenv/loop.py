@@ -15,6 +15,13 @@ dream env itself. An agent with `observe_real(transitions)` (MBPO) is handed the
 dataset after every world-model fit: it mixes real transitions into its batches and sets its
 branched-rollout length from the real-step count.
 
+World schedules (`--worlds curricula/X.yaml --schedule fixed|uniform|plr|accel`): a curriculum
+spec turns the loop's dream into a schedule of worlds (`genenv.curricula.schedule`): each dream
+env slot plays the world the schedule picks per episode, real data is collected over the spec's
+context ranges, transfer tests run in the default world and the top-scoring levels, and the run
+ends with a real evaluation on the spec's held-out worlds (summary["eval"]). `genenv curriculum`
+is this same loop with the spec's budget. Without --worlds the schedule is the fixed world.
+
 Interface other components build on:
 - `LoopConfig`: every knob of a run (written resolved to RUN_DIR/config.yaml).
 - `Run`: one run folder; its phases are `collect`, `train_world`, `transfer_test`; `summary()` is
@@ -64,6 +71,9 @@ class LoopConfig:
     seed: int = 0
     video: bool = True  # side-by-side video at the end (recordings/ and TensorBoard)
     video_steps: int = 200
+    worlds: str | None = None  # curriculum spec (YAML) whose world schedule the dream follows
+    schedule: str = "fixed"  # fixed | uniform | plr | accel (anything but fixed needs worlds)
+    world_checkpoint: str | None = None  # start from this world model: no real data, no refit
 
     def __post_init__(self) -> None:
         positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
@@ -80,6 +90,16 @@ class LoopConfig:
             raise ValueError(f"LoopConfig.context must be a mapping, got {self.context!r}")
         if not isinstance(self.video, bool):
             raise ValueError(f"LoopConfig.video must be true or false, got {self.video!r}")
+        from genenv.curricula.spec import SCHEDULES
+
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"LoopConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+            )
+        if self.schedule != "fixed" and self.worlds is None:
+            raise ValueError(
+                f"the {self.schedule!r} world schedule needs worlds (a curriculum spec)"
+            )
 
     def spec(self) -> WorldSpec:
         return WorldSpec(self.task, Context.from_dict(self.context), seed=self.seed)
@@ -121,13 +141,33 @@ class LoopState:
     iteration_imagined_steps: int = 0  # ... within the current iteration
     transfer: list[dict[str, Any]] = field(default_factory=list)
     world_real_steps: int = 0  # size of the dataset the saved world model was trained on
+    eval: dict[str, Any] | None = None  # final evaluation on the schedule's held-out worlds
     done: bool = False
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # atomic
+    tmp.write_text(text)
+    tmp.replace(path)  # atomic: a kill leaves the old file or the new one, never half of one
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_text(path, json.dumps(data, indent=2))
+
+
+def read_state(path: Path, cls):
+    """The dataclass `cls` from the JSON file `path`, with one-line errors for a damaged file."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); the run folder was damaged") from None
+    known = {f.name for f in fields(cls)}
+    if not isinstance(data, dict) or set(data) - known:
+        raise ValueError(f"{path} is not a {cls.__name__} (keys {sorted(known)})")
+    try:
+        return cls(**data)
+    except TypeError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 class Run:
@@ -138,6 +178,7 @@ class Run:
         self.state = state or LoopState()
         self.spec = config.spec()
         self.recipe = None  # resolved lazily (needs the algo registry)
+        self.schedule = None  # a WorldSchedule when the dream follows one
         for sub in ("data", "world", "agent", "videos", "tb"):
             (out / sub).mkdir(parents=True, exist_ok=True)
         from torch.utils.tensorboard import SummaryWriter
@@ -153,9 +194,11 @@ class Run:
         """Training real steps so far: exactly the transitions stored in the run's dataset."""
         from genenv.data import count_steps
 
-        return count_steps(self.data_dir) if any(self.data_dir.iterdir()) else 0
+        return count_steps(self.data_dir) if (self.data_dir / "metadata.json").is_file() else 0
 
     def save_state(self) -> None:
+        if self.schedule is not None:
+            self.schedule.save(self.out)
         _write_json(self.out / "state.json", asdict(self.state))
         _write_json(self.out / "summary.json", self.summary())
 
@@ -163,11 +206,17 @@ class Run:
         """RUN_DIR/summary.json: task, world_spec, recipe, algo, known_reward_termination,
         iterations, real_env_steps (training), eval_real_env_steps (transfer tests only),
         imagined_env_steps (as stepped), transfer (one row per test), final_real_return,
-        final_imagined_return, fidelity (`genenv.transfer.fidelity`), done; `run_loop` adds
-        wall_clock_s at the end."""
+        final_imagined_return (of the last test in the run's own world), fidelity
+        (`genenv.transfer.fidelity`), schedule (kind, episodes scored, buffer counts and top
+        levels), eval (held-out real worlds: mean_return, p10_return, per world; None without
+        any), done; `run_loop` adds wall_clock_s at the end."""
         from genenv.transfer import fidelity
 
-        last = self.state.transfer[-1] if self.state.transfer else None
+        own = [r for r in self.state.transfer if r.get("world_index", 0) == 0]
+        last = own[-1] if own else None
+        schedule = {"kind": "fixed", "episodes_scored": None, "masked_share": None}
+        if self.schedule is not None:
+            schedule = self.schedule.summary()
         return {
             "task": self.config.task,
             "world_spec": self.spec.to_dict(),
@@ -182,15 +231,28 @@ class Run:
             "final_real_return": None if last is None else last["real_return"],
             "final_imagined_return": None if last is None else last["imagined_return"],
             "fidelity": fidelity(self.state.transfer),  # transfer ratios, Spearman, Pearson
+            "schedule": schedule,
+            "eval": self.state.eval,
             "done": self.state.done,
         }
 
     # -- phases ----------------------------------------------------------------------------------
-    def collect(self, steps: int, policy=None) -> None:
-        from genenv.data import collect
+    def collect(self, steps: int | None, policy=None, until_total: int | None = None) -> None:
+        from genenv.data import collect, context_sampler
 
         seed = self.config.seed * 1000 + self.state.iteration
-        collect(self.spec, steps, self.data_dir, policy=policy, seed=seed, progress=True)
+        source = self.spec
+        if self.schedule is not None and self.schedule.kind != "fixed":
+            source = context_sampler(self.spec, self.schedule.ranges())  # the worlds it schedules
+        collect(
+            source,
+            steps,
+            self.data_dir,
+            policy=policy,
+            seed=seed,
+            progress=True,
+            until_total=until_total,
+        )
 
     def train_world(self, previous=None):
         from genenv.data import load_transitions
@@ -209,39 +271,70 @@ class Run:
         return model
 
     def transfer_test(self, agent, model) -> None:
+        """Real vs imagined return in the run's world (and the schedule's top levels)."""
         from genenv.transfer import log_fidelity, transfer_test
 
-        result = transfer_test(
-            agent,
-            model,
-            self.spec,
-            episodes=self.config.eval_episodes,
-            seed=10_000 + len(self.state.transfer),
-        )
-        self.state.eval_real_env_steps += result.real_env_steps
-        row = {
-            "iteration": self.state.iteration,
-            "imagined_steps": self.state.imagined_env_steps,
-            "real_env_steps": self.real_env_steps(),
-            "imagined_return": result.imagined_return,
-            "real_return": result.real_return,
-            "gap": result.gap,
-            "uncertainty": result.mean_uncertainty,
-        }
-        self.state.transfer.append(row)
+        worlds = [self.spec] if self.schedule is None else self.schedule.transfer_worlds(self.spec)
+        test = 1 + max((r.get("test", 0) for r in self.state.transfer), default=0)
         step = self.state.imagined_env_steps
-        self.writer.add_scalar("transfer/imagined_return", result.imagined_return, step)
-        self.writer.add_scalar("transfer/real_return", result.real_return, step)
-        self.writer.add_scalar("transfer/gap", result.gap, step)
-        self.writer.add_scalar("transfer/uncertainty", result.mean_uncertainty, step)
+        for k, world in enumerate(worlds):
+            result = transfer_test(
+                agent,
+                model,
+                world,
+                episodes=self.config.eval_episodes,
+                seed=10_000 + len(self.state.transfer),
+            )
+            self.state.eval_real_env_steps += result.real_env_steps
+            row = {
+                "test": test,
+                "world_index": k,
+                "world": world.to_dict()["context"],
+                "iteration": self.state.iteration,
+                "imagined_steps": step,
+                "real_env_steps": self.real_env_steps(),
+                "imagined_return": result.imagined_return,
+                "real_return": result.real_return,
+                "gap": result.gap,
+                "uncertainty": result.mean_uncertainty,
+            }
+            self.state.transfer.append(row)
+            if k == 0:
+                self.writer.add_scalar("transfer/imagined_return", result.imagined_return, step)
+                self.writer.add_scalar("transfer/real_return", result.real_return, step)
+                self.writer.add_scalar("transfer/gap", result.gap, step)
+                self.writer.add_scalar("transfer/uncertainty", result.mean_uncertainty, step)
+            print(
+                f"[transfer] iter {row['iteration']} imagined {step:,} steps | real data "
+                f"{row['real_env_steps']:,} steps | world {k} | real return "
+                f"{result.real_return:.1f} | imagined return {result.imagined_return:.1f} | "
+                f"gap {result.gap:+.1f}",
+                flush=True,
+            )
         log_fidelity(self.writer, self.state.transfer, step)  # ratio, Spearman, Pearson
-        self.writer.add_scalar("charts/real_env_steps", row["real_env_steps"], step)
+        self.writer.add_scalar("charts/real_env_steps", self.real_env_steps(), step)
         self.writer.add_scalar("charts/eval_real_env_steps", self.state.eval_real_env_steps, step)
         self.writer.flush()
+
+    def evaluate(self, agent) -> None:
+        """The final real evaluation on the schedule's held-out worlds (once per run)."""
+        if self.schedule is None or self.state.eval is not None:
+            return
+        worlds = self.schedule.eval_worlds()
+        if not worlds:
+            return
+        from genenv.curricula.schedule import evaluate_worlds
+
+        result, steps = evaluate_worlds(agent, worlds, self.schedule.spec.eval.episodes)
+        self.state.eval_real_env_steps += steps
+        self.state.eval = result
+        step = self.state.imagined_env_steps
+        self.writer.add_scalar("eval/mean_return", result["mean_return"], step)
+        self.writer.add_scalar("eval/p10_return", result["p10_return"], step)
+        self.writer.flush()
         print(
-            f"[transfer] iter {row['iteration']} imagined {step:,} steps | real data "
-            f"{row['real_env_steps']:,} steps | real return {result.real_return:.1f} | "
-            f"imagined return {result.imagined_return:.1f} | gap {result.gap:+.1f}",
+            f"[eval] {len(worlds)} held-out worlds: mean {result['mean_return']:.1f}, "
+            f"p10 {result['p10_return']:.1f}",
             flush=True,
         )
 
@@ -261,11 +354,8 @@ class Run:
 
     def reached_target(self) -> bool:
         target = self.config.target_return
-        return bool(
-            target is not None
-            and self.state.transfer
-            and self.state.transfer[-1]["real_return"] >= target
-        )
+        own = [r for r in self.state.transfer if r.get("world_index", 0) == 0]
+        return bool(target is not None and own and own[-1]["real_return"] >= target)
 
 
 def _dream_env(run: Run, model, recipe):
@@ -290,8 +380,32 @@ def _observe_real(run: Run, agent) -> None:
         agent.observe_real(load_transitions(run.data_dir))
 
 
-def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) the loop; returns the summary that is also in RUN_DIR/summary.json."""
+def load_schedule(out: Path, config: LoopConfig, spec=None):
+    """The run's world schedule (None without worlds). The resolved curriculum spec is kept as
+    RUN_DIR/worlds.yaml: a resumed run reads it from there."""
+    if config.worlds is None and spec is None:
+        return None
+    from genenv.curricula.schedule import WorldSchedule
+    from genenv.curricula.spec import load_spec, spec_from_dict
+
+    saved = out / "worlds.yaml"
+    if spec is None:
+        spec = load_spec(saved if saved.is_file() else config.worlds)
+    elif saved.is_file() and (
+        spec_from_dict(yaml.safe_load(saved.read_text())).to_dict() != spec.to_dict()
+    ):
+        raise ValueError(f"the curriculum spec differs from the one {out} was started with")
+    if spec.task != get_task(config.task).name:
+        raise ValueError(f"the curriculum spec is for {spec.task}, the run for {config.task}")
+    spec.seed = config.seed
+    _write_text(saved, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    return WorldSchedule(spec, config.schedule, fixed=config.spec())
+
+
+def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -> dict[str, Any]:
+    """Run (or resume) the loop; returns the summary that is also in RUN_DIR/summary.json.
+
+    `worlds`: a `CurriculumSpec` object instead of the file `config.worlds` names."""
     from genenv.agents.progress import learn_steps
     from genenv.agents.recipe import load_recipe
     from genenv.agents.sb3 import (
@@ -301,27 +415,43 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         save_agent,
         set_agent_env,
     )
+    from genenv.data.files import remove_stale_tmp
     from genenv.models.checkpoint import load_checkpoint
 
     state = None
-    if resume:
-        state = LoopState(**json.loads((out / "state.json").read_text()))
-    run = Run(out, config, state)
-    recipe = run.recipe = load_recipe(config.recipe_path(), config.task)
-    per_iteration = config.imagined_steps or recipe.total_timesteps
-    (out / "config.yaml").write_text(
-        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False)
+    if resume and (out / "state.json").is_file():  # (a run killed in its first second has none)
+        state = read_state(out / "state.json", LoopState)
+    elif not resume and (out / "state.json").is_file():
+        raise ValueError(f"{out} already holds a run; resume it or use a new folder")
+    # Config and state go to disk before any work, so a run is resumable from its first second.
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out)
+    schedule = load_schedule(out, config, worlds)
+    recipe = schedule.spec.recipe() if schedule else load_recipe(config.recipe_path(), config.task)
+    _write_text(
+        out / "config.yaml",
+        yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False),
     )
+    run = Run(out, config, state)
+    run.recipe, run.schedule = recipe, schedule
+    if schedule is not None and resume:
+        schedule.load(out)
+    run.save_state()
+    per_iteration = config.imagined_steps or recipe.total_timesteps
     t0 = time.time()
-    if run.real_env_steps() < config.initial_steps:  # also finishes an interrupted first collection
+    fixed_model = config.world_checkpoint is not None
+    if not fixed_model and run.real_env_steps() < config.initial_steps:
+        # (also finishes an interrupted first collection)
         print(f"[collect] {config.initial_steps} random real steps in {config.task}", flush=True)
-        run.collect(config.initial_steps - run.real_env_steps())
-    world_ckpt = out / "world"
+        run.collect(None, until_total=config.initial_steps)
+    world_ckpt = Path(config.world_checkpoint) if fixed_model else out / "world"
     model = None
-    if resume and (world_ckpt / "metadata.json").exists():
+    if (resume or fixed_model) and (world_ckpt / "metadata.json").exists():
         model = load_checkpoint(world_ckpt, device=config.device, expect_task=config.task)
-    if model is None or run.state.world_real_steps != run.real_env_steps():
+    if not fixed_model and (model is None or run.state.world_real_steps != run.real_env_steps()):
         model = run.train_world(previous=model)  # new data since the saved model: refit first
+    if model is None:
+        raise FileNotFoundError(f"no world model at {world_ckpt}")
     agent_file = out / "agent" / agent_file_name(recipe.algo)
     if resume:
         print(_resume_message(run, agent_file), flush=True)
@@ -331,6 +461,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         set_agent_env(agent, dream)
     else:
         agent = build_agent(recipe, dream, seed=config.seed, tensorboard_log=str(out / "tb"))
+    callbacks = [schedule.attach(agent, agent.get_env())] if schedule else []
     _observe_real(run, agent)
     run.save_state()
     while not run.state.done:
@@ -338,10 +469,12 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         while run.state.iteration_imagined_steps < per_iteration:
             chunk = min(config.eval_every, per_iteration - run.state.iteration_imagined_steps)
             desc = f"iteration {run.state.iteration + 1}: imagined steps to the next test"
-            stepped = learn_steps(agent, chunk, desc)  # what the agent ran, not what was asked
+            stepped = learn_steps(agent, chunk, desc, callbacks=callbacks)  # what it really ran
             run.state.imagined_env_steps += stepped
             run.state.iteration_imagined_steps += stepped
             run.transfer_test(agent, run.world_for_tests(model))
+            save_agent(agent, agent_file, recipe.algo)
+            run.save_state()
             if run.reached_target():
                 break
         run.state.iteration += 1
@@ -350,7 +483,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         run.save_state()
         # 2. stop, or collect more real data with the agent and refine the model
         left = config.real_steps - run.real_env_steps()
-        if left <= 0 or run.reached_target():
+        if fixed_model or left <= 0 or run.reached_target():
             run.state.done = True
             break
         steps = min(config.steps_per_iteration, left)
@@ -360,8 +493,10 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False) -> dict[str, A
         dream.close()
         dream = _dream_env(run, model, recipe)
         set_agent_env(agent, dream)
+        callbacks = [schedule.attach(agent, agent.get_env())] if schedule else []
         _observe_real(run, agent)
         run.save_state()
+    run.evaluate(agent)
     if config.video:
         _record(run, agent, model)
     run.save_state()
@@ -409,7 +544,12 @@ def _record(run: Run, agent, model) -> None:
 # -- CLI -------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = LoopConfig()
-    parser.add_argument("--task", default=defaults.task, help="task name (see genenv.worlds.TASKS)")
+    parser.add_argument(
+        "--task",
+        default=None,
+        help=f"task name (see genenv.worlds.TASKS; default {defaults.task}, or the --worlds "
+        "spec's task)",
+    )
     parser.add_argument(
         "--out", type=ca.out_dir, help="run folder (config, data, world, agent, tb, summary)"
     )
@@ -497,6 +637,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=ca.seed, default=defaults.seed, help="seed of every phase of the run"
     )
     parser.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
+    parser.add_argument(
+        "--worlds",
+        type=ca.in_file,
+        help="curriculum spec (e.g. curricula/InvertedPendulum.yaml): the dream follows its "
+        "world schedule, data is collected over its ranges, its agent recipe and held-out "
+        "worlds are used (--recipe is then ignored)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=("fixed", "uniform", "plr", "accel"),
+        default=None,
+        help="world schedule with --worlds: fixed (the run's world), uniform (domain "
+        "randomisation), plr (robust PLR, no mutation), accel (default with --worlds)",
+    )
+    parser.add_argument(
+        "--world",
+        type=ca.in_dir,
+        help="start from this world-model checkpoint: no real data is collected, no refit",
+    )
     ca.add_common(parser)
 
 
@@ -512,6 +671,13 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ValueError("give --out RUN_DIR (or --resume RUN_DIR)")
         context = dict(args.context)
+        if args.task is None:
+            if args.worlds is not None:
+                from genenv.curricula.spec import load_spec
+
+                args.task = load_spec(args.worlds).task
+            else:
+                args.task = LoopConfig().task
         get_task(args.task)
         if args.imagined_steps is not None and args.imagined_steps < 1:
             raise ValueError("--imagined-steps must be a positive integer")
@@ -519,6 +685,15 @@ def run(args: argparse.Namespace) -> int:
             from genenv.worlds.known import known_task
 
             known_task(args.task)  # a clear error for a task without known functions
+        schedule = args.schedule or ("accel" if args.worlds else "fixed")
+        if args.worlds is None and schedule != "fixed":
+            raise ValueError(f"--schedule {schedule} needs --worlds (a curriculum spec)")
+        if args.worlds is not None:
+            from genenv.curricula.spec import load_spec
+
+            worlds_task = load_spec(args.worlds).task
+            if worlds_task != get_task(args.task).name:
+                raise ValueError(f"--worlds {args.worlds} is for {worlds_task}, not {args.task}")
         config = LoopConfig(
             task=args.task,
             real_steps=args.real_steps,
@@ -535,10 +710,19 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             video=not args.no_video,
+            worlds=None if args.worlds is None else str(args.worlds.resolve()),
+            schedule=schedule,
+            world_checkpoint=None if args.world is None else str(args.world.resolve()),
         )
         config.spec()  # validate the context before any work
-        config.recipe_path()  # and that the recipe exists
-        if args.out.exists() and any(args.out.iterdir()):
+        from genenv.agents.recipe import load_recipe
+
+        load_recipe(config.recipe_path(), config.task)  # and the recipe, before any folder exists
+        litter = (".tmp", ".genenv-write-test")  # what a run killed in its first second leaves
+        if args.out.exists() and any(
+            not (p.name.endswith(litter[0]) or p.name.startswith(litter[1]))
+            for p in args.out.iterdir()
+        ):
             raise ValueError(
                 f"{args.out} exists and is not empty; use --resume {args.out} or a new --out"
             )

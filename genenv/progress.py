@@ -61,7 +61,7 @@ class LogLines:
         self.closed = False
 
     def __iter__(self) -> Iterator:
-        for item in self.iterable or ():
+        for item in self.iterable if self.iterable is not None else ():
             yield item
             self.update(1)
         self.close()

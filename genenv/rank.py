@@ -1,7 +1,7 @@
 """Rank saved policies by their return in a world model (the dream) and in the real MuJoCo world.
 
 Each policy runs the same real episodes (same start seeds) and, from the very same start
-observations, the same number of imagined episodes in the world model. Prints both rankings and
+observations, imagined episodes in the world model (--dream-samples per start, averaged). Prints both rankings and
 the Spearman (rank) and Pearson correlation of imagined against real return: a high Spearman
 means the dream picks the same checkpoints the real world would, without spending real steps.
 """
@@ -12,12 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
+from genenv import cli_args as ca
 from genenv.worlds.spec import WorldSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--world", required=True, type=Path, help="world-model checkpoint folder (the dream)"
+        "--world", required=True, type=ca.in_dir, help="world-model checkpoint folder (the dream)"
     )
     parser.add_argument(
         "--policies",
@@ -28,38 +29,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(with agent.json), or 'random'",
     )
     parser.add_argument(
-        "--episodes", type=int, default=5, help="real and imagined episodes per policy"
+        "--episodes",
+        type=ca.int_between(1, 100_000),
+        default=5,
+        help="real and imagined episodes per policy",
+    )
+    parser.add_argument(
+        "--dream-samples",
+        type=ca.positive_int,
+        default=8,
+        help="imagined episodes from each real start, averaged (the dream samples a member and "
+        "noise every step; imagined episodes are cheap)",
     )
     parser.add_argument(
         "--spec",
-        type=Path,
+        type=ca.in_file,
         default=None,
         help="WorldSpec file (.json/.yaml) of the real world; default: the world model's task "
         "with stock physics",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the first episode's start state"
+        "--seed", type=ca.seed, default=0, help="seed of the first episode's start state"
     )
     parser.add_argument(
         "--max-steps",
-        type=int,
+        type=ca.positive_int,
         default=None,
         help="episode horizon in both worlds (default: the task's own time limit)",
     )
     parser.add_argument(
         "--stochastic", action="store_true", help="sample actions (default: deterministic)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device of the world model")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--device", type=ca.device, default="cpu", help="torch device of the world model"
+    )
+    parser.add_argument(
+        "--json", type=ca.out_file, default=None, help="also write the results to this file"
+    )
+    ca.add_common(parser, progress=False)
 
 
 def _spec(path: Path | None, task: str) -> WorldSpec:
     if path is None:
         return WorldSpec(task)
-    if not path.is_file():
-        raise FileNotFoundError(f"no WorldSpec file at {path}")
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     spec = (
         WorldSpec.from_yaml(text) if path.suffix in (".yaml", ".yml") else WorldSpec.from_json(text)
     )
@@ -107,22 +120,13 @@ def _table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from genenv.models.checkpoint import load_checkpoint
     from genenv.transfer import rank_policies
 
-    if args.episodes < 1:
-        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise ValueError(f"--max-steps must be at least 1, got {args.max_steps}")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
     if len(args.policies) < 2:
         raise ValueError("--policies needs at least two policies to rank")
     if len(set(args.policies)) != len(args.policies):
         raise ValueError("--policies lists the same policy twice")
-    torch.set_num_threads(args.threads)
     model = load_checkpoint(args.world, device=args.device)
     spec = _spec(args.spec, model.task)
     env = spec.make_env()
@@ -130,7 +134,14 @@ def run(args: argparse.Namespace) -> int:
     env.close()
     policies = {p: _load(p, action_space, model.obs_dim) for p in args.policies}
     result = rank_policies(
-        policies, model, spec, args.episodes, args.seed, args.max_steps, not args.stochastic
+        policies,
+        model,
+        spec,
+        args.episodes,
+        args.seed,
+        args.max_steps,
+        not args.stochastic,
+        args.dream_samples,
     )
     print(_table(result))
     if args.json is not None:
@@ -138,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             "world": str(args.world),
             "world_spec": spec.to_dict(),
             "episodes": args.episodes,
+            "dream_samples": args.dream_samples,
             "seed": args.seed,
             "deterministic": not args.stochastic,
             **result,

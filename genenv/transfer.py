@@ -112,15 +112,25 @@ def transfer_test(
     seed: int = 0,
     max_episode_steps: int | None = None,
     deterministic: bool = True,
+    imagined_per_start: int = 1,
 ) -> TransferResult:
-    """Real vs imagined return of `policy` in `spec`'s world, from the same start states."""
+    """Real vs imagined return of `policy` in `spec`'s world, from the same start states.
+
+    `imagined_per_start` > 1 runs that many imagined episodes from each real start (the model
+    samples a member and noise every step, so they differ) and reports their mean per start:
+    imagined episodes are cheap, and averaging them lowers the dream's sampling noise.
+    """
     from genenv.worlds.tasks import get_task
 
+    if imagined_per_start < 1:
+        raise ValueError(f"imagined_per_start must be >= 1, got {imagined_per_start}")
     horizon = max_episode_steps or get_task(spec.task).max_episode_steps
     real, steps, starts = run_real_episodes(policy, spec, episodes, seed, deterministic, horizon)
+    starts = np.repeat(starts, imagined_per_start, axis=0)  # (E * M, obs_dim), start-major
     imagined, unc = run_imagined_episodes(
         policy, model, spec, starts, horizon, seed=seed, deterministic=deterministic
     )
+    imagined = np.asarray(imagined).reshape(episodes, imagined_per_start).mean(1).tolist()
     real_mean, imag_mean = float(np.mean(real)), float(np.mean(imagined))
     return TransferResult(imag_mean, real_mean, imag_mean - real_mean, steps, real, imagined, unc)
 
@@ -233,6 +243,7 @@ def rank_policies(
     seed: int = 0,
     max_episode_steps: int | None = None,
     deterministic: bool = True,
+    imagined_per_start: int = 1,
 ) -> dict[str, Any]:
     """Evaluate each named policy in the dream and in the real world, from the same start states.
 
@@ -246,7 +257,16 @@ def rank_policies(
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     rows = []
     for name, policy in policies.items():
-        res = transfer_test(policy, model, spec, episodes, seed, max_episode_steps, deterministic)
+        res = transfer_test(
+            policy,
+            model,
+            spec,
+            episodes,
+            seed,
+            max_episode_steps,
+            deterministic,
+            imagined_per_start,
+        )
         rows.append(
             {
                 "name": name,

@@ -300,76 +300,9 @@ def _curriculum_spec(**overrides):
     return spec_from_dict(data)
 
 
-def test_callback_assigns_every_episode_and_never_lets_autoreset_pick(tmp_path):
-    from genenv.curricula.callback import CurriculumCallback
-    from genenv.curricula.runner import build_agent, build_sampler, dream_env
-
-    spec = _curriculum_spec()
-    venv = dream_env(spec, _tiny_world())
-    sampler = build_sampler(spec, "curriculum")
-    assigned = []
-    original_next = sampler.next
-
-    def spying_next():
-        a = original_next()
-        assigned.append(a.spec)
-        return a
-
-    sampler.next = spying_next
-    agent = build_agent(spec, venv, str(tmp_path / "tb"))
-    callback = CurriculumCallback(sampler, agent.gamma, agent.gae_lambda)
-    callback.prime(venv)
-    agent.learn(160, callback=callback)
-    # Episodes are 5 steps: ~4 slots x 160/4/5 = 32 finished episodes, all scored.
-    assert callback.episodes >= 24
-    assert cur_counts_ok(sampler)
-    running = venv.get_attr("world_spec")
-    assert running == [a.spec for a in callback.current]
-    assert all(spec in assigned for spec in running)
-    sources = {lv.provenance.source for lv in sampler.buffer.levels.values()}
-    assert "default" in sources and "random" in sources
-    # A world set behind the curriculum's back is caught at that slot's next reset.
-    venv.env_method("set_spec", WorldSpec(TASK, {"gravity": 15.9}), indices=[0])
-    with pytest.raises(RuntimeError, match="not the curriculum"):
-        agent.learn(40, callback=callback, reset_num_timesteps=False)
-
-
-def cur_counts_ok(sampler) -> bool:
-    c = sampler.counts
-    return c["seed"] == 3 and c["replay"] > 0 and c["accepted"] >= 3
-
-
-def test_run_writes_folder_and_resumes(tmp_path):
-    from genenv.curricula import runner
-
-    spec = _curriculum_spec()
-    model = _tiny_world()
-    out = tmp_path / "run"
-    summary = runner.run_curriculum(spec, out, model=model)
-    for name in ("spec.yaml", "curriculum.json", "state.json", "summary.json", "agent/agent.zip"):
-        assert (out / name).is_file(), name
-    assert list((out / "tb").rglob("events.out.tfevents.*"))
-    assert summary["iterations"] == 2 and summary["imagined_steps"] >= 128
-    assert np.isfinite(summary["eval"]["mean_return"])
-    assert summary["curriculum"]["buffer_size"] >= 3
-    with pytest.raises(ValueError, match="--resume"):
-        runner.run_curriculum(spec, out, model=model)
-    # Resume a run stopped after its first iteration: the buffer comes back whole.
-    state = json.loads((out / "state.json").read_text())
-    state.update(iteration=1, done=False)
-    (out / "state.json").write_text(json.dumps(state))
-    before = json.loads((out / "curriculum.json").read_text())["buffer"]
-    resumed = runner.run_curriculum(spec, out, resume=True, model=model)
-    after = json.loads((out / "curriculum.json").read_text())["buffer"]
-    assert resumed["iterations"] == 2
-    assert after["episode_count"] > before["episode_count"]
-    kept = {lv["id"] for lv in after["levels"]} | set(range(after["next_id"]))
-    assert {lv["id"] for lv in before["levels"]} <= kept
-
-
 def test_seed_levels_go_through_prompt_functions(tmp_path, monkeypatch):
     import genenv.prompts
-    from genenv.curricula.runner import build_sampler
+    from genenv.curricula.schedule import build_sampler
 
     image = tmp_path / "frame.png"
     image.write_bytes(b"not read by the fake")
@@ -386,7 +319,7 @@ def test_seed_levels_go_through_prompt_functions(tmp_path, monkeypatch):
     monkeypatch.setattr(genenv.prompts, "spec_from_text", fake_text, raising=False)
     monkeypatch.setattr(genenv.prompts, "spec_from_image", fake_image, raising=False)
     spec = _curriculum_spec(seeds={"prompts": ["on the moon"], "images": [str(image)], "random": 1})
-    sampler = build_sampler(spec, "curriculum")
+    sampler = build_sampler(spec, "accel")
     seeds = sampler.pending_seeds
     assert calls == [("text", TASK, "on the moon"), ("image", TASK, str(image.resolve()))]
     assert [p.source for _, p in seeds] == ["prompt", "image", "default", "random"]
@@ -396,4 +329,4 @@ def test_seed_levels_go_through_prompt_functions(tmp_path, monkeypatch):
     assert seeds[1][0].initial_state.qpos == (0.0, 0.1)  # the image's pose is kept
     monkeypatch.delattr(genenv.prompts, "spec_from_text")
     with pytest.raises(ValueError, match="spec_from_text"):
-        build_sampler(spec, "curriculum")
+        build_sampler(spec, "accel")

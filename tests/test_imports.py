@@ -119,3 +119,14 @@ def test_rooms_below_recording_do_not_import_it():
     graph = room_graph()
     for low in ("genenv.worlds", "genenv.data", "genenv.models", "genenv.envs", "genenv.prompts"):
         assert "genenv.recording" not in graph[low], f"{low} imports genenv.recording"
+
+
+def test_the_lower_rooms_import_only_downwards():
+    """worlds -> data -> models -> envs: each imports only rooms before it, or leaf helpers
+    (rooms that import no genenv room themselves, such as genenv.version)."""
+    graph = room_graph()
+    order = ["genenv.worlds", "genenv.data", "genenv.models", "genenv.envs"]
+    leaves = {room for room, targets in graph.items() if not targets} - set(order)
+    for i, low in enumerate(order):
+        allowed = set(order[:i]) | leaves
+        assert graph[low] <= allowed, f"{low} imports {sorted(graph[low] - allowed)}"

@@ -10,10 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from genenv.agents.goal import plan_to_goal
+from genenv.agents.planner import PlannerConfig
 from genenv.data import collect, load_pixel_transitions
+from genenv.envs.pixels import PixelDreamVectorEnv
 from genenv.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from genenv.models.latent import LatentConfig, LatentWorldModel
 from genenv.models.latent_train import LatentTrainConfig, train_latent_model
+from genenv.prompts.image_latent import read_image_prompt
+from genenv.worlds.cameras import make_pixel_env
 
 TINY = LatentConfig(image_size=32, latent_dim=8, channels=8, hidden_size=32, num_predictors=2)
 
@@ -21,13 +26,14 @@ TINY = LatentConfig(image_size=32, latent_dim=8, channels=8, hidden_size=32, num
 @pytest.fixture(scope="module")
 def pixel_data(tmp_path_factory):
     path = tmp_path_factory.mktemp("px") / "ip"
-    collect("InvertedPendulum", 300, path, seed=1, progress=False, pixels=32)
+    collect("InvertedPendulum", 1500, path, seed=1, progress=False, pixels=32)
     return path
 
 
 @pytest.fixture(scope="module")
 def tiny_model(pixel_data):
-    cfg = LatentTrainConfig(steps=20, batch_size=16, horizon=3, eval_every=10, max_eval=200)
+    # ~1 min: fewer steps leave the predictor ignoring the actions (a cart moves sub-pixel per step)
+    cfg = LatentTrainConfig(steps=700, batch_size=16, horizon=3, eval_every=350, max_eval=300)
     return train_latent_model(load_pixel_transitions(pixel_data), cfg, TINY, progress=False)
 
 
@@ -52,6 +58,46 @@ def test_encoder_predictor_decoder_round_trip(pixel_data, tiny_model):
     for key in ("collapse/latent_std_min", "collapse/effective_rank", "collapse/probe_r2"):
         assert all(np.isfinite(row[key]) for row in report["history"])
     assert len(report["history"]) == 2
+
+
+def _mid_episode_frames(task, size, seeds, steps=4):
+    env = make_pixel_env(task, size)
+    frames, qpos = [], []
+    for seed in seeds:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        for _ in range(steps):
+            env.step(env.action_space.sample())
+        frames.append(env.render())
+        qpos.append(env.unwrapped.data.qpos.copy())
+    env.close()
+    return np.stack(frames), np.stack(qpos)
+
+
+def test_image_prompt_from_a_mid_episode_frame_starts_near_the_true_state(pixel_data, tiny_model):
+    model, _ = tiny_model
+    frames, qpos = _mid_episode_frames("InvertedPendulum", 32, range(500, 512))
+    est = np.stack([read_image_prompt(model, f).state_estimate[:2] for f in frames])
+    train_mean = load_pixel_transitions(pixel_data).transitions.obs[:, :2].mean(0)
+    err, baseline = np.abs(est - qpos).mean(0), np.abs(train_mean - qpos).mean(0)
+    assert (err < 0.7 * baseline).all(), (err, baseline)  # cart position and pole angle
+    # the dream starts from exactly that encoding
+    env = PixelDreamVectorEnv("InvertedPendulum", model, start_frames=frames[:1])
+    want = model.encode(torch.as_tensor(frames[:1]))
+    assert torch.allclose(env.reset_tensor(seed=0), want)
+
+
+def test_wrong_task_image_and_non_images_are_refused(tmp_path, tiny_model):
+    model, _ = tiny_model
+    reacher, _ = _mid_episode_frames("Reacher", 32, [0])
+    with pytest.raises(ValueError, match="does not look like a frame of the InvertedPendulum"):
+        read_image_prompt(model, reacher[0])
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="does not look like"):
+        read_image_prompt(model, noise)
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not an image"):
+        read_image_prompt(model, tmp_path / "x.png")
 
 
 def test_latent_checkpoint_round_trip(tmp_path, tiny_model):
@@ -96,3 +142,51 @@ def test_gloo_ddp_writes_the_checkpoint_one_process_writes(tmp_path, pixel_data)
     meta = read_checkpoint_metadata(tmp_path / "l2")
     assert meta["kind"] == "latent" and meta["training"]["world_size"] == 2
     assert isinstance(load_checkpoint(tmp_path / "l2"), LatentWorldModel)
+
+
+def test_world_and_record_cli_with_an_image_prompt(tmp_path, tiny_model, capsys):
+    from PIL import Image
+
+    from genenv.cli import main
+
+    model, _ = tiny_model
+    save_checkpoint(model, tmp_path / "w")
+    frames, _ = _mid_episode_frames("InvertedPendulum", 32, [600])
+    Image.fromarray(frames[0]).save(tmp_path / "ip.png")
+    reacher, _ = _mid_episode_frames("Reacher", 32, [0])
+    Image.fromarray(reacher[0]).save(tmp_path / "reacher.png")
+    args = ["world", "--task", "InvertedPendulum", "--world", str(tmp_path / "w"), "--image"]
+    assert main([*args, str(tmp_path / "ip.png"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["latent"]) == 8 and out["prompt_score"] <= out["prompt_limit"]
+    assert main([*args, str(tmp_path / "reacher.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("genenv world: error: this image does not look")
+    rec = ["record", "--task", "InvertedPendulum", "--world", str(tmp_path / "w"), "--steps", "5"]
+    rec += ["--image", str(tmp_path / "ip.png"), "--out", str(tmp_path / "v"), "--formats", "gif"]
+    assert main([*rec, "--size", "64", "--no-progress"]) == 0
+    assert list((tmp_path / "v").glob("*image-prompt*.gif"))
+    capsys.readouterr()
+    plan = ["plan", "--world", str(tmp_path / "w"), "--goal-image", str(tmp_path / "ip.png")]
+    assert main([*plan, "--steps", "2", "--samples", "16", "--elites", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 2 and out["seconds_per_plan"] > 0
+    assert main([*plan[:3], "--goal-image", str(tmp_path / "reacher.png")]) == 2
+
+
+def test_goal_image_planning_beats_random_on_a_tiny_task(tiny_model):
+    model, _ = tiny_model
+    config = PlannerConfig(horizon=3, num_samples=64, num_iterations=2, num_elites=8)
+    errors = {"planner": [], "random": []}
+    for seed in range(300, 306):  # goal: the cart pushed 3 steps left or right from its reset
+        env = make_pixel_env("InvertedPendulum", 32)
+        env.reset(seed=seed)
+        for _ in range(3):
+            env.step(np.array([1.0 if seed % 2 else -1.0], np.float32))
+        goal, goal_x = env.render(), env.unwrapped.data.qpos[0]
+        env.close()
+        for policy in errors:
+            run = plan_to_goal(model, goal, 3, config, seed=seed, policy=policy)
+            errors[policy].append(abs(run.qpos[-1][0] - goal_x))
+            assert len(run.plan_seconds) == (3 if policy == "planner" else 0)
+    assert np.mean(errors["planner"]) < 0.6 * np.mean(errors["random"]), errors

@@ -201,3 +201,30 @@ def test_train_world_cli_writes_checkpoint_with_open_loop_errors(data, tmp_path,
     assert meta["validation"]["val_mse"] > 0 and meta["data_fingerprint"]
     model = load_checkpoint(out, expect_task="InvertedPendulum")
     assert model.config.ensemble_size == 2
+
+
+def test_rollout_loss_of_one_step_is_the_one_step_loss(trained):
+    from genenv.models.train import _rollout_loss, _step_loss, _tensors
+
+    t, model, _ = trained
+    tr = _tensors(t, model.device)
+    idx = torch.arange(12).reshape(3, 4)  # (E, B)
+    beta = torch.zeros(model.out_dim)
+    one = _step_loss(model, tr, idx, model.target_norm(tr["target"])[idx], beta, torch.tensor(2.0))
+    roll = _rollout_loss(model, model, tr, idx, 1, beta, torch.tensor(2.0))
+    for a, b in zip(one, roll, strict=True):
+        assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_multi_step_training_runs_on_windows_and_refuses_bad_k(data):
+    t = load_transitions(data)
+    cfg = TrainConfig(max_epochs=3, batch_size=64, rollout_steps=3)
+    model, report = train_world_model(t, cfg, progress=False, ensemble=TINY)
+    assert report["config"]["rollout_steps"] == 3 and report["grad_steps"] > 0
+    assert np.isfinite(report["val_mse"]) and report["val_mse"] < report["val_mse_initial"]
+    assert report["train_transitions"] == int(t.select(~np.isin(
+        t.episode_ids, report["holdout_episode_ids"])).obs.shape[0])  # fmt: skip
+    with pytest.raises(ValueError, match="rollout_steps"):
+        train_world_model(t, TrainConfig(max_epochs=1, rollout_steps=0), progress=False)
+    with pytest.raises(ValueError, match="no training episode has 500 steps"):
+        train_world_model(t, TrainConfig(max_epochs=1, rollout_steps=500), progress=False)

@@ -4,15 +4,14 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from stable_baselines3 import PPO
 
 from genenv.cli import main
 from genenv.data import collect, load_transitions
-from genenv.models.checkpoint import save_checkpoint
+from genenv.models.checkpoint import load_checkpoint, save_checkpoint
 from genenv.models.ensemble import EnsembleConfig
 from genenv.models.train import TrainConfig, train_world_model
-from genenv.transfer import descending_ranks, run_real_episodes
+from genenv.transfer import descending_ranks, run_real_episodes, transfer_test
 from genenv.worlds import WorldSpec
 
 
@@ -41,6 +40,7 @@ def test_rank_two_tiny_policies(world_and_policies, tmp_path, capsys):
     world, (p1, p2) = world_and_policies
     out = tmp_path / "rank.json"
     argv = ["rank", "--world", str(world), "--policies", str(p1), str(p2), "random"]
+    argv += ["--dream-samples", "3"]
     assert main([*argv, "--episodes", "2", "--max-steps", "30", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Spearman" in printed and "Pearson" in printed and str(p1) in printed
@@ -63,6 +63,21 @@ def test_rank_two_tiny_policies(world_and_policies, tmp_path, capsys):
         assert [rows[n][f"{key}_rank"] for n in names] == expected
     assert result["spearman"] is None or -1.0 <= result["spearman"] <= 1.0
     assert result["world_spec"]["task"] == "InvertedPendulum" and result["episodes"] == 2
+    assert result["dream_samples"] == 3
+
+
+def test_imagined_episodes_per_start_are_averaged(world_and_policies):
+    world, (p1, _) = world_and_policies
+    model = load_checkpoint(world)
+    model.config.sample = False  # one elite and no noise: every imagined episode is the same
+    agent, spec = PPO.load(p1, device="cpu"), WorldSpec("InvertedPendulum")
+    one = transfer_test(agent, model, spec, episodes=2, max_episode_steps=20)
+    many = transfer_test(agent, model, spec, episodes=2, max_episode_steps=20, imagined_per_start=4)
+    assert len(many.imagined_returns) == 2
+    assert many.imagined_returns == pytest.approx(one.imagined_returns)
+    assert many.real_returns == one.real_returns
+    with pytest.raises(ValueError, match="imagined_per_start"):
+        transfer_test(agent, model, spec, episodes=1, imagined_per_start=0)
 
 
 def test_rank_bad_input_is_one_line_exit_2(world_and_policies, tmp_path, capsys):
@@ -73,10 +88,8 @@ def test_rank_bad_input_is_one_line_exit_2(world_and_policies, tmp_path, capsys)
         ([*base, str(p1), str(p1)], "twice"),
         ([*base, str(p1), str(tmp_path / "missing.zip")], "not found"),
         ([*base, str(p1), str(p2), "--episodes", "0"], "--episodes"),
-        (
-            ["rank", "--world", str(tmp_path / "nowhere"), "--policies", "random", str(p1)],
-            "no checkpoint",
-        ),
+        (["rank", "--world", str(tmp_path), "--policies", "random", str(p1)], "missing its"),
+        (["rank", "--world", str(tmp_path / "nowhere"), "--policies", "random"], "no such"),
     ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
@@ -89,4 +102,3 @@ def test_rank_bad_input_is_one_line_exit_2(world_and_policies, tmp_path, capsys)
     env.close()
     assert main([*base, str(p1), str(tmp_path / "reacher.zip")]) == 2
     assert "observations of shape" in capsys.readouterr().err
-    torch.set_num_threads(1)

@@ -1,5 +1,6 @@
-"""Recordings: video files read back, TensorBoard GIFs read back, obs->pose rendering proven
-pixel-exact against the real env, side-by-side layout, the `genenv record` CLI."""
+"""Recordings: video files read back, TensorBoard GIFs read back, the side-by-side video as the
+same policy closed loop in the dream, the open-loop replay as its own kind, trace panels with
+scales, the `genenv record` CLI."""
 
 from __future__ import annotations
 
@@ -155,23 +156,34 @@ def test_real_rollout_frames_do_not_change_the_trajectory():
     np.testing.assert_array_equal(np.asarray(replay), rec.obs)
 
 
-def test_side_by_side_layout_and_open_loop_replay(tmp_path):
+class Tilt:
+    """A policy that acts on what it sees: push against the pole's angle (obs[1])."""
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.array([-3.0 * np.sign(obs[1])], np.float32)
+
+
+def test_side_by_side_is_the_same_policy_closed_loop_in_the_dream(tmp_path):
     spec = WorldSpec("InvertedPendulum", seed=1)
     model = _tiny_model("InvertedPendulum")
     config = RecordConfig(out_dir=tmp_path, size=SIZE, fps=10)
-    frames, real, dream = side_by_side_frames(spec, model, "random", 5, config)
-    assert frames.shape == (real.steps + 1, SIZE, 3 * SIZE, 3)  # real | imagined | traces
-    # Same actions, open loop, until the model ends its episode (then its last state is held).
-    np.testing.assert_array_equal(dream.actions, real.actions[: len(dream.actions)])
-    ended = len(dream.obs)
-    assert ended < len(frames)  # this untrained model ends its episode early
-    held = frames[ended:, 40:, SIZE : 2 * SIZE]  # below both labels
-    assert (held == held[:1]).all()
+    frames, real, dream = side_by_side_frames(spec, model, Tilt(), 5, config)
+    n = max(len(real.obs), len(dream.obs))
+    assert frames.shape == (n, SIZE, 3 * SIZE, 3)  # real | dream | traces
     np.testing.assert_array_equal(dream.obs[0], real.obs[0])  # from the same real start
+    # Closed loop: every dream action is the policy's answer to the dream's own state.
+    policy = Tilt()
+    for obs, action in zip(dream.obs, dream.actions, strict=False):
+        np.testing.assert_array_equal(action, policy(obs))
+    assert not np.array_equal(dream.obs[1:3], real.obs[1:3])  # not a replay of the real states
     # At t = 0 both panels show the same real state through the same camera (below the labels).
-    assert np.array_equal(frames[0, 16:, :SIZE], frames[0, 16:, SIZE : 2 * SIZE])
+    assert np.array_equal(frames[0, 24:, :SIZE], frames[0, 24:, SIZE : 2 * SIZE])
+    ended = len(dream.obs)
+    assert ended < n  # this untrained model ends its episode early; its last state is held
+    held = frames[ended:, 40:, SIZE : 2 * SIZE]  # below the labels
+    assert (held == held[:1]).all()
 
-    paths = record_side_by_side(spec, model, "random", 5, config, step=7, tensorboard=tmp_path)
+    paths = record_side_by_side(spec, model, Tilt(), 5, config, step=7, tensorboard=tmp_path)
     assert paths["mp4"].name == "InvertedPendulum-side-by-side-step7-seed1.mp4"
     assert _mp4_frames(paths["mp4"]).shape == frames.shape
     assert len(_gif_frames(str(paths["gif"]))) == len(frames)
@@ -179,11 +191,58 @@ def test_side_by_side_layout_and_open_loop_replay(tmp_path):
     assert event.step == 7 and len(_gif_frames(event.encoded_image_string)) == len(frames)
 
 
-def test_trace_panel_and_hstack_shapes():
-    real = np.cumsum(np.ones((10, 3)), axis=0)
-    panel = trace_panel(real, real + 1.0, height=SIZE, width=48, max_dims=2)
-    assert panel.shape == (10, SIZE, 48, 3) and panel.dtype == np.uint8
+def test_open_loop_is_its_own_kind_replaying_the_real_actions(tmp_path):
+    spec = WorldSpec("InvertedPendulum", seed=1)
+    model = _tiny_model("InvertedPendulum")
+    config = RecordConfig(out_dir=tmp_path, size=SIZE, formats=("gif",))
+    frames, real, dream = side_by_side_frames(spec, model, Tilt(), 5, config, open_loop=True)
+    np.testing.assert_array_equal(dream.actions, real.actions[: len(dream.actions)])
+    np.testing.assert_array_equal(dream.obs[0], real.obs[0])
+    closed, *_ = side_by_side_frames(spec, model, Tilt(), 5, config)
+    dream_panel = slice(SIZE, 2 * SIZE)
+    assert not np.array_equal(closed[0, :16, dream_panel], frames[0, :16, dream_panel])  # labels
+    paths = record_side_by_side(spec, model, Tilt(), 5, config, open_loop=True)
+    assert paths["gif"].name == "InvertedPendulum-open-loop-seed1.gif"
+
+
+def test_panel_labels_name_the_kind_and_its_running_return():
+    from genenv.recording.record import _panel
+    from genenv.recording.rollout import Rollout
+
+    frames = np.zeros((3, 64, 64, 3), np.uint8)
+    rollout = Rollout("InvertedPendulum", frames, np.zeros((3, 4)), np.zeros((2, 1), np.float32),
+                      np.array([1.0, 1.0]), True, np.zeros(0), 0.04)  # fmt: skip
+    panel = _panel(rollout, "dream (closed loop)", 5, RecordConfig())
+    assert panel.shape == (5, 64, 64, 3)
+    assert np.array_equal(panel[4], panel[3])  # held after the end, the label too
+    assert not np.array_equal(panel[0], panel[2])  # return 0.0 -> 2.0
+    assert not np.array_equal(panel[2], panel[3])  # + "ended at t=2"
+    assert not _panel(rollout, "x", 5, RecordConfig(labels=False)).any()
+
+
+def test_trace_panel_has_scales_and_keeps_lines_inside():
+    t = np.linspace(0.0, 6.0, 40)
+    real = np.stack([np.sin(t), 3 * np.cos(t)], axis=1)
+    pred = real[:25] + np.stack([t[:25], np.zeros(25)], axis=1)  # leaves the real range, ends early
+    panel = trace_panel(real, pred, height=256, width=256, names=("real", "dream"))
+    assert panel.shape == (40, 256, 256, 3) and panel.dtype == np.uint8
     assert not np.array_equal(panel[0], panel[-1])  # the traces grow with time
+    last = panel[-1].astype(int)
+    orange = (abs(last[..., 0] - 230) < 40) & (abs(last[..., 1] - 110) < 40) & (last[..., 2] < 80)
+    # The dream's first trace climbs past the real one: its strip's scale holds it, so its peak
+    # is a point inside the strip, not a plateau flattened against the strip's top edge.
+    top_strip = orange[30:128]
+    peak_row = np.nonzero(top_strip.any(axis=1))[0].min()
+    assert peak_row > 0 and len(np.nonzero(top_strip[peak_row])[0]) < 12
+    # Tick labels: dark grey text left of the plot area and along the time axis.
+    grey = (abs(last - 90) < 30).all(axis=-1)
+    assert grey[:, :24].sum() > 30 and grey[-16:].sum() > 20
+    with pytest.raises(ValueError, match="obs_dim"):
+        trace_panel(real, pred[:, :1], 64, 64)
+
+
+def test_hstack_needs_one_height():
+    panel = np.zeros((10, SIZE, 48, 3), np.uint8)
     with pytest.raises(ValueError, match="height"):
         hstack(panel, np.zeros((10, 32, 8, 3), np.uint8))
 
@@ -239,6 +298,8 @@ def test_cli_records_every_kind_from_a_saved_world(tmp_path):
         for kind in ("real", "imagined", "side-by-side")
         for fmt in ("mp4", "gif")
     )
+    assert main([*argv, "--kinds", "open-loop", "--formats", "gif"]) == 0
+    assert (out / "InvertedPendulum-open-loop-step9-seed0.gif").is_file()
     assert _mp4_frames(out / "InvertedPendulum-side-by-side-step9-seed0.mp4").shape[1:] == (
         32,
         96,

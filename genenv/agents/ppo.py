@@ -14,10 +14,8 @@ whose transition is not real) is dropped from the update.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +26,6 @@ from genenv.agents.ppo_config import PPOConfig
 from genenv.agents.ppo_nets import ActorCritic, RunningMeanStd
 
 __all__ = ["OnDevicePPO", "PPOConfig"]
-
-FORMAT_VERSION = 1
-META_FILE, WEIGHTS_FILE = "ppo.json", "ppo.safetensors"  # what `save` writes into its folder
 
 
 def _autoreset_mode(env: Any) -> str:
@@ -348,67 +343,14 @@ class OnDevicePPO:
         return (action if is_tensor else action.cpu().numpy()), None
 
     def save(self, path: str | Path) -> Path:
-        """Write the folder `path`: ppo.safetensors (weights, normalisers) and ppo.json (config,
-        spaces, step count). No optimizer state: a loaded agent predicts, or trains afresh."""
-        from safetensors.torch import save_file
+        """Write the folder `path` (see `genenv.agents.ppo_io.save_ppo`)."""
+        from genenv.agents.ppo_io import save_ppo
 
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        tensors = {f"policy.{k}": v for k, v in self.policy.state_dict().items()}
-        tensors |= {f"obs_rms.{k}": v for k, v in self.obs_rms.state_dict().items()}
-        tensors |= {f"ret_rms.{k}": v for k, v in self.ret_rms.state_dict().items()}
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-            str(path / WEIGHTS_FILE),
-        )
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "algo": "OnDevicePPO",
-            "config": asdict(self.config),
-            "obs_dim": self.obs_dim,
-            "action_low": self.low.tolist(),
-            "action_high": self.high.tolist(),
-            "num_timesteps": self.num_timesteps,
-        }
-        (path / META_FILE).write_text(json.dumps(meta, indent=2))
-        return path
+        return save_ppo(self, path)
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, device: str | None = None) -> OnDevicePPO:
         """Load an agent saved by `save` (no unpickling); pass `env` to continue training."""
-        from safetensors.torch import load_file
+        from genenv.agents.ppo_io import load_ppo
 
-        path = Path(path)
-        meta_file, weights = path / META_FILE, path / WEIGHTS_FILE
-        if not meta_file.is_file() or not weights.is_file():
-            raise FileNotFoundError(
-                f"{path} is not a saved OnDevicePPO folder (needs {META_FILE} and {WEIGHTS_FILE})"
-            )
-        meta = json.loads(meta_file.read_text())
-        if meta.get("algo") != "OnDevicePPO" or meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{meta_file}: not an OnDevicePPO save of format {FORMAT_VERSION}")
-        agent = cls(
-            env,
-            PPOConfig(**meta["config"]),
-            device,
-            obs_dim=meta["obs_dim"],
-            action_low=meta["action_low"],
-            action_high=meta["action_high"],
-        )
-        if env is not None and agent.obs_dim != meta["obs_dim"]:
-            raise ValueError(
-                f"env has {agent.obs_dim} obs features, the save has {meta['obs_dim']}"
-            )
-        try:
-            state = load_file(str(weights), device=str(agent.device))
-            for name, module in (
-                ("policy", agent.policy),
-                ("obs_rms", agent.obs_rms),
-                ("ret_rms", agent.ret_rms),
-            ):
-                sub = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
-                module.load_state_dict(sub)
-        except Exception as err:  # corrupt file, or weights that do not match the config
-            raise ValueError(f"{weights}: cannot load OnDevicePPO weights ({err})") from None
-        agent.num_timesteps = int(meta.get("num_timesteps", 0))
-        return agent
+        return load_ppo(cls, path, env, device)

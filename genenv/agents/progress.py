@@ -30,9 +30,12 @@ def planned_steps(agent: Any, steps: int) -> int:
     return math.ceil(steps / per) * per
 
 
-def learn_steps(agent: Any, steps: int, desc: str = "imagined steps", bar: Any = None) -> int:
+def learn_steps(
+    agent: Any, steps: int, desc: str = "imagined steps", bar: Any = None, callbacks: list = ()
+) -> int:
     """Train `agent` for `steps` more imagined steps (its count and episodes continue); returns
-    the steps it really ran. Progress goes to `bar` if given, else to a new bar of its own."""
+    the steps it really ran. Progress goes to `bar` if given, else to a new bar of its own.
+    `callbacks`: extra SB3 callbacks (a world schedule's); SB3 agents only."""
     own = bar is None
     if own:
         bar = progress_bar(total=planned_steps(agent, steps), desc=desc, unit="step")
@@ -44,10 +47,15 @@ def learn_steps(agent: Any, steps: int, desc: str = "imagined steps", bar: Any =
             bar.update(a.num_timesteps - last[0])
             last[0] = a.num_timesteps
 
+        if callbacks:
+            raise ValueError("SB3 callbacks (a world schedule) need an SB3 agent")
         agent.learn(steps, callback=on_update, reset_num_timesteps=False, progress=False)
     else:
         agent.learn(
-            steps, callback=sb3_bar_callback(bar), reset_num_timesteps=False, progress_bar=False
+            steps,
+            callback=[*callbacks, sb3_bar_callback(bar)],
+            reset_num_timesteps=False,
+            progress_bar=False,
         )
     if own:
         bar.close()

@@ -147,6 +147,7 @@ def check_recipe_values(recipe: Recipe) -> None:
         if key == "learning_rate" and value <= 0:
             raise ValueError(f"hyperparams.learning_rate must be > 0, got {value!r}")
     _check_net_arch(recipe.policy_kwargs.get("net_arch"))
+    recipe.sb3_policy_kwargs()  # an unknown activation_fn fails here
     for key in ("uncertainty_penalty", "uncertainty_threshold"):
         value = recipe.env.get(key)
         if value is None:

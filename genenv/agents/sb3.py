@@ -49,8 +49,16 @@ def agent_file_name(algo: str) -> str:
     return "agent.zip" if ALGOS[algo][2] == "sb3" else "policy"
 
 
-def build_agent(recipe: Recipe, dream_env, seed: int = 0, tensorboard_log: str | None = None):
-    """A fresh agent for `recipe`, training on `dream_env` (a `DreamVectorEnv`)."""
+def build_agent(
+    recipe: Recipe,
+    dream_env,
+    seed: int = 0,
+    tensorboard_log: str | None = None,
+    device: str | None = None,
+):
+    """A fresh agent for `recipe`, training on `dream_env` (a `DreamVectorEnv`): the one agent
+    builder (the loop, curricula and benchmarks all build their agents here). `device`: where an
+    SB3 agent's networks live (default: CPU for PPO, SB3's choice for the others)."""
     cls = algo_class(recipe.algo)
     if ALGOS[recipe.algo][2] == "ondevice":
         return cls.from_recipe(recipe, dream_env, seed=seed, tensorboard_log=tensorboard_log)
@@ -61,7 +69,7 @@ def build_agent(recipe: Recipe, dream_env, seed: int = 0, tensorboard_log: str |
         DreamSB3VecEnv(dream_env),
         seed=seed,
         verbose=0,
-        device="cpu" if recipe.algo == "PPO" else "auto",
+        device=device or ("cpu" if recipe.algo == "PPO" else "auto"),
         tensorboard_log=tensorboard_log,
         policy_kwargs=recipe.sb3_policy_kwargs(),
         **recipe.hyperparams,
@@ -75,7 +83,18 @@ def set_agent_env(agent, dream_env) -> None:
         return
     from genenv.envs.sb3 import DreamSB3VecEnv
 
-    agent.set_env(DreamSB3VecEnv(dream_env))
+    venv = DreamSB3VecEnv(dream_env)
+    if getattr(agent, "n_envs", venv.num_envs) != venv.num_envs:
+        raise ValueError(
+            f"the agent was trained with {agent.n_envs} envs, this run's recipe has "
+            f"{venv.num_envs}; it is not this run's agent"
+        )
+    if agent.observation_space != venv.observation_space or agent.action_space != venv.action_space:
+        raise ValueError(
+            f"the agent's spaces ({agent.observation_space}, {agent.action_space}) are not this "
+            f"run's ({venv.observation_space}, {venv.action_space})"
+        )
+    agent.set_env(venv)
 
 
 def save_agent(agent, path: str | Path, algo: str) -> Path:

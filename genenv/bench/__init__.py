@@ -242,6 +242,10 @@ def run(args: argparse.Namespace) -> int:
     if "ppo" not in cfg.skip and not Path(cfg.ppo_recipe).is_file():
         raise FileNotFoundError(f"PPO recipe {cfg.ppo_recipe} not found (or pass --skip ppo)")
     out = Path(cfg.out)
+    if out.suffix in (".json", ".md"):
+        out = out.with_suffix("")
+    if out.is_file():
+        raise ValueError(f"--out {out} is a file; give a path stem (STEM.json and STEM.md)")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a path stem, e.g. {out / 'throughput'}")
     ca.check_writable(out.parent)

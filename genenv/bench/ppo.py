@@ -58,20 +58,22 @@ def bench_ppo(cfg: BenchConfig) -> dict[str, Any]:
     sync(torch.device(cfg.device))
     out["ondevice"] = _ppo_row(agent.num_timesteps, time.perf_counter() - start, env_time, cfg)
     try:
-        from stable_baselines3 import PPO
-
-        from genenv.envs.sb3 import DreamSB3VecEnv
+        import stable_baselines3  # noqa: F401
     except ImportError as err:
         out["sb3"] = {"status": "not run", "reason": f"SB3 adapter unavailable: {err}"}
         return out
+    from genenv.agents.recipe import Recipe
+    from genenv.agents.sb3 import build_agent
+
     env = make_env()
     env_time = _time_env_steps(env)
-    vec = DreamSB3VecEnv(env)
-    hp = {k: v for k, v in (merged.get("hyperparams") or {}).items()}
-    pk = dict(merged.get("policy_kwargs") or {})
-    if isinstance(pk.get("activation_fn"), str):
-        pk["activation_fn"] = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[pk["activation_fn"]]
-    model = PPO("MlpPolicy", vec, policy_kwargs=pk, device=cfg.device, seed=cfg.seed, **hp)
+    sb3_recipe = Recipe(
+        algo="PPO",
+        n_envs=n_envs,
+        hyperparams=dict(merged.get("hyperparams") or {}),
+        policy_kwargs=dict(merged.get("policy_kwargs") or {}),
+    )
+    model = build_agent(sb3_recipe, env, seed=cfg.seed, device=cfg.device)
     start = time.perf_counter()
     model.learn(cfg.ppo_steps)
     out["sb3"] = _ppo_row(model.num_timesteps, time.perf_counter() - start, env_time, cfg)

@@ -10,6 +10,13 @@ auto-reset never draws a random or stale level mid-curriculum. With `verify=True
 callback checks this against the env after every step with finished episodes.
 
 Never uses `set_options`: worlds travel only through `set_spec`.
+
+With an on-policy agent (PPO) the callback also owns advantage normalisation (the agent's own
+per-minibatch normalisation is switched off, so every world schedule is trained the same way):
+at the end of each rollout, advantages are normalised over the steps that train. With
+`robust=True` (PLR-perp / ACCEL) the steps of episodes on new levels (not replays) train nothing:
+their advantages are set to 0 and their returns to the value estimates, so new levels are only
+scored, and gradients come from replayed levels alone (robust PLR).
 """
 
 from __future__ import annotations
@@ -35,11 +42,16 @@ class CurriculumCallback(BaseCallback):
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         verify: bool = True,
+        robust: bool = False,
         verbose: int = 0,
     ):
         super().__init__(verbose)
         self.sampler = sampler
         self.gamma, self.gae_lambda, self.verify = gamma, gae_lambda, verify
+        self.robust = robust
+        self._explore_rows: list[np.ndarray] = []  # per rollout step: (n,) True = no gradient
+        self.masked_steps = 0  # rollout steps that trained nothing (robust), over the run
+        self.rollout_steps = 0  # rollout steps seen, over the run
         self.current: list[Assignment] = []
         self.pending: list[Assignment | None] = []
         self.episodes = 0  # finished episodes scored
@@ -72,13 +84,40 @@ class CurriculumCallback(BaseCallback):
     def _on_training_start(self) -> None:
         if not self.current:
             raise RuntimeError("CurriculumCallback.prime(venv) must run before learn()")
+        if hasattr(self.model, "rollout_buffer"):
+            self.model.normalize_advantage = False  # done in _on_rollout_end, over trained steps
+        elif self.robust:
+            raise ValueError("robust PLR needs an on-policy agent (PPO): it masks rollout steps")
         venv = self.training_env
         for i in range(venv.num_envs):  # SB3 has reset the env: the primed worlds are running
             if self.pending[i] is None:
                 self._assign_pending(venv, i)
 
+    # -- rollouts -------------------------------------------------------------------------------
+    def _on_rollout_start(self) -> None:
+        self._explore_rows = []
+
+    def _on_rollout_end(self) -> None:
+        buffer = getattr(self.model, "rollout_buffer", None)
+        if buffer is None:
+            return
+        adv = buffer.advantages  # (n_steps, n_envs)
+        mask = np.zeros(adv.shape, dtype=bool)
+        if self.robust and len(self._explore_rows) == adv.shape[0]:
+            mask = np.stack(self._explore_rows)  # (n_steps, n_envs)
+        keep = ~mask
+        if keep.sum() > 1:
+            adv[keep] = (adv[keep] - adv[keep].mean()) / (adv[keep].std() + 1e-8)
+        adv[mask] = 0.0
+        buffer.returns[mask] = buffer.values[mask]
+        self.masked_steps += int(mask.sum())
+        self.rollout_steps += int(mask.size)
+        self.logger.record("curriculum/trained_step_share", float(keep.mean()))
+
     # -- every step ------------------------------------------------------------------------------
     def _on_step(self) -> bool:
+        if self.robust:  # this step belongs to each slot's running episode
+            self._explore_rows.append(np.array([a.kind != "replay" for a in self.current]))
         rewards = np.asarray(self.locals["rewards"], dtype=np.float64).copy()  # (n,)
         dones = np.asarray(self.locals["dones"], dtype=bool)  # (n,)
         infos = self.locals["infos"]

@@ -19,6 +19,7 @@ from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
 SB3_ALGOS = ("PPO", "SAC", "TD3")
+SCHEDULES = ("fixed", "uniform", "plr", "accel")  # world schedule kinds (genenv.curricula.schedule)
 REPO_AGENTS = Path(__file__).resolve().parents[2] / "agents"  # recipes of a source checkout
 
 

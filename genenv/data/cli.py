@@ -8,6 +8,7 @@ episode. Each episode's WorldSpec (task, physics context) is stored in its metad
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from genenv import cli_args as ca
 from genenv.worlds.tasks import TASKS
@@ -16,7 +17,10 @@ from genenv.worlds.tasks import TASKS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
     parser.add_argument(
-        "--steps", type=ca.positive_int, required=True, help="real env steps to collect"
+        "--steps",
+        type=ca.positive_int,
+        help="real env steps to collect (needed unless --until-total, or --resume of an "
+        "existing collection)",
     )
     parser.add_argument(
         "--out", required=True, type=ca.out_dir, help="dataset folder (created or appended to)"
@@ -62,13 +66,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=64,
         help="frame height and width with --pixels (pixels)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the collection with this --seed up to the steps it asked for (a no-op when "
+        "complete; without it, a --seed already used in the dataset is refused, never duplicated)",
+    )
+    parser.add_argument(
+        "--until-total",
+        type=ca.positive_int,
+        metavar="N",
+        help="collect until the dataset holds N steps, continuing this --seed's episode stream",
+    )
     ca.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genenv.data import collect, collection_info, context_sampler
+    from genenv.data import collect, collection_info, context_sampler, count_steps
     from genenv.worlds import Context, WorldSpec, get_task
 
+    if args.steps is not None and args.until_total is not None:
+        raise ValueError("give --steps or --until-total, not both")
+    if args.steps is None and args.until_total is None and not args.resume:
+        raise ValueError("give --steps N (or --until-total N, or --resume)")
+    no_data = not (Path(args.out) / "metadata.json").is_file()
+    if args.resume and args.steps is None and args.until_total is None and no_data:
+        raise FileNotFoundError(f"--resume: {args.out} holds no dataset to resume (give --steps N)")
     fixed = dict(args.context)
     spec = WorldSpec(args.task, Context.from_dict(fixed), seed=args.seed)
     source = spec
@@ -76,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sample_contexts:
         ranges = {k: v for k, v in get_task(args.task).train_ranges.items() if k not in fixed}
         source = context_sampler(spec, ranges)
+    before = count_steps(args.out) if (Path(args.out) / "metadata.json").is_file() else 0
     collect(
         source,
         args.steps,
@@ -86,11 +110,15 @@ def run(args: argparse.Namespace) -> int:
         chunk_steps=args.chunk_steps,
         deterministic=args.deterministic,
         pixels=args.size if args.pixels else None,
+        resume=args.resume,
+        until_total=args.until_total,
     )
     info = collection_info(args.out)
-    last = info["collections"][-1]
+    mine = [c for c in info["collections"] if c["seed"] == args.seed]
+    added = info["total_steps"] - before
+    status = f" (collection {mine[-1]['id']}, {mine[-1]['status']})" if mine else ""
     print(
-        f"collected {last['steps']} steps in {last['episodes']} episodes; {args.out} now holds "
-        f"{info['total_steps']} steps in {info['total_episodes']} {info['task']} episodes"
+        f"collected {added} steps{status}; {args.out} now holds {info['total_steps']} steps in "
+        f"{info['total_episodes']} {info['task']} episodes"
     )
     return 0

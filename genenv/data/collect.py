@@ -81,9 +81,75 @@ class _EnvCache:
             self.env.close()
 
 
+def _episode_rngs(seed: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """(world/reset rng, action rng) of episode `index` of the collection with `seed`: each
+    episode is a pure function of (seed, index), so a collection can resume exactly."""
+    return np.random.default_rng([seed, index, 0]), np.random.default_rng([seed, index, 1])
+
+
+def _plan(
+    writer: DatasetWriter,
+    seed: int,
+    policy_desc: str,
+    steps: int | None,
+    resume: bool,
+    until_total: int | None,
+) -> dict[str, Any] | None:
+    """The collection record to work on (new or continued), or None when nothing is left."""
+    meta = read_metadata(writer.path)
+    records = meta["genenv"]["collections"]
+    same = [r for r in records if r.get("seed") == seed]
+    if same and not (resume or until_total is not None):
+        r = same[-1]
+        raise ValueError(
+            f"the dataset at {writer.path} already holds collection {r['id']} with seed {seed} "
+            f"({r['steps']} of {r['requested_steps']} steps, {r['status']}); collecting again "
+            "with that seed would append the same episodes: resume it (--resume), extend it "
+            "(--until-total N) or give another --seed"
+        )
+    if until_total is not None:
+        need = int(until_total) - int(meta["total_steps"])
+        if need <= 0:
+            return None
+    if same:
+        record = dict(same[-1])
+        if record["id"] != records[-1]["id"]:
+            raise ValueError(
+                f"the collection with seed {seed} in {writer.path} is not the dataset's last "
+                "one, so it cannot be continued; give another --seed"
+            )
+        if record.get("policy") != policy_desc:
+            raise ValueError(
+                f"collection {record['id']} (seed {seed}) in {writer.path} used policy "
+                f"{record.get('policy')!r}, not {policy_desc!r}; resume it with the same policy"
+            )
+        if until_total is not None:
+            record["requested_steps"] = int(record["steps"]) + need
+        elif steps is not None and steps != record["requested_steps"]:
+            raise ValueError(
+                f"collection {record['id']} (seed {seed}) asked for {record['requested_steps']} "
+                f"steps, not {steps}; resume it without --steps or with the same number"
+            )
+        return record if record["steps"] < record["requested_steps"] else None
+    want = need if until_total is not None else steps
+    if want is None:
+        raise ValueError("give steps (--steps), or until_total (--until-total)")
+    return {
+        "id": writer.next_collection_id(),
+        "policy": policy_desc,
+        "seed": int(seed),
+        "requested_steps": int(want),
+        "steps": 0,
+        "episodes": 0,
+        "first_episode": int(meta["total_episodes"]),
+        "status": "running",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def collect(
     spec_or_specs: SpecSource,
-    steps: int,
+    steps: int | None,
     out_dir: str | Path,
     policy: Any = None,
     seed: int = 0,
@@ -92,6 +158,8 @@ def collect(
     chunk_steps: int = 5000,
     deterministic: bool = False,
     pixels: int | None = None,
+    resume: bool = False,
+    until_total: int | None = None,
 ) -> Path:
     """Run `steps` real env steps and append the episodes to the dataset at `out_dir`.
 
@@ -104,22 +172,33 @@ def collect(
       truncated. The count is also recorded in the dataset metadata (`collection_info`).
     - Completed episodes are committed every `chunk_steps` steps; on an exception or Ctrl-C the
       completed episodes are committed, the unfinished one is dropped, and the error propagates.
-    Episode resets are seeded from `seed` (each episode's reset seed is stored with it).
+    - Episode i of a collection draws its world, reset seed and random actions from (`seed`, i)
+      alone. A seed already used in the dataset is refused (it would append the same episodes)
+      unless `resume=True`, which finishes that collection up to its requested steps (a no-op
+      when it is complete), or `until_total=N`, which continues that seed's stream until the
+      dataset holds N steps (`steps` is then not needed). A random-action collection that was
+      interrupted and resumed holds exactly the transitions of an uninterrupted one.
     `pixels`: also store size x size frames from the task's fixed camera (`genenv.data.pixels`).
     """
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
+    if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if until_total is not None and (
+        not isinstance(until_total, (int, np.integer)) or until_total < 1
+    ):
+        raise ValueError(f"until_total must be a positive int, got {until_total!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if steps is None and until_total is None and not resume:
+        raise ValueError("give steps, or until_total, or resume=True")
     task, spec_for = _spec_stream(spec_or_specs)
     act_fn, policy_desc = resolve_policy(policy, deterministic=deterministic)
-    rng = np.random.default_rng(seed)
     cache = _EnvCache(pixels)
-    env = cache.get(spec_for(0, rng))
+    env = cache.get(spec_for(0, _episode_rngs(seed, 0)[0]))
     inner_spec = env.unwrapped.spec
     try:
         spec_json = inner_spec.to_json() if inner_spec is not None else None
     except (TypeError, ValueError):
         spec_json = None
-    env.action_space.seed(seed)
     low, high = env.action_space.low, env.action_space.high
     pixel_block = None
     if pixels is not None:
@@ -130,41 +209,46 @@ def collect(
         out_dir, task, env.observation_space, env.action_space, spec_json, pixel_block
     )
     with writer:
-        record = {
-            "id": writer.next_collection_id(),
-            "policy": policy_desc,
-            "seed": int(seed),
-            "requested_steps": int(steps),
-            "steps": 0,
-            "episodes": 0,
-            "first_episode": int(read_metadata(out_dir)["total_episodes"]),
-            "status": "running",
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        record = _plan(writer, int(seed), policy_desc, steps, resume, until_total)
+        if record is None:  # already complete
+            cache.close()
+            return Path(out_dir)
         pending: list[dict[str, Any]] = []
 
         def commit(status: str) -> None:
-            record["steps"] += int(sum(len(ep["rewards"]) for ep in pending))
-            record["episodes"] += len(pending)
-            record["status"] = status
-            writer.append(pending, dict(record))
+            new = dict(record)
+            new["steps"] += int(sum(len(ep["rewards"]) for ep in pending))
+            new["episodes"] += len(pending)
+            new["status"] = status
+            try:
+                writer.append(pending, new)
+            except BaseException:
+                if writer.committed(new):  # interrupted after its commit point: it is in
+                    record.update(new)
+                    pending.clear()
+                raise
+            record.update(new)
             pending.clear()
 
-        taken, episode_index, status = 0, 0, "interrupted"
-        bar = progress_bar(total=steps, disable=not progress, unit="step", desc=f"collect {task}")
+        target = int(record["requested_steps"])
+        taken, episode_index, status = int(record["steps"]), int(record["episodes"]), "interrupted"
+        bar = progress_bar(
+            total=target - taken, disable=not progress, unit="step", desc=f"collect {task}"
+        )
         try:
-            while taken < steps:
-                spec = spec_for(episode_index, rng) if episode_index > 0 else env.world_spec
+            while taken < target:
+                spec_rng, act_rng = _episode_rngs(seed, episode_index)
+                spec = spec_for(episode_index, spec_rng)
                 env = cache.get(spec)
-                reset_seed = int(rng.integers(2**31 - 1))
+                reset_seed = int(spec_rng.integers(2**31 - 1))
                 obs, _ = env.reset(seed=reset_seed)
                 ep = {"observations": [obs], "actions": [], "rewards": [], "terminations": []}
                 ep.update(truncations=[], seed=reset_seed, world_spec=spec.to_dict())
                 if pixels is not None:
                     ep["pixels"] = [env.render()]
                 done = False
-                while not done and taken < steps:
-                    action = env.action_space.sample() if act_fn is None else act_fn(obs)
+                while not done and taken < target:
+                    action = act_rng.uniform(low, high) if act_fn is None else act_fn(obs)
                     action = np.asarray(action, dtype=env.action_space.dtype).reshape(low.shape)
                     if not np.all(np.isfinite(action)):
                         raise ValueError(f"the policy returned a non-finite action {action}")
@@ -172,7 +256,7 @@ def collect(
                     obs, reward, terminated, truncated, _ = env.step(action)
                     taken += 1
                     bar.update(1)
-                    truncated = bool(truncated) or (taken == steps and not terminated)
+                    truncated = bool(truncated) or (taken == target and not terminated)
                     for key, value in zip(
                         ("observations", "actions", "rewards", "terminations", "truncations"),
                         (obs, action, float(reward), bool(terminated), truncated),
@@ -184,13 +268,14 @@ def collect(
                     done = bool(terminated) or truncated
                 pending.append(ep)
                 episode_index += 1
-                if sum(len(e["rewards"]) for e in pending) >= chunk_steps and taken < steps:
+                if sum(len(e["rewards"]) for e in pending) >= chunk_steps and taken < target:
                     commit("running")
             status = "complete"
         finally:
             bar.close()
             cache.close()
-            commit(status)
+            if pending or status == "complete" or record["status"] != status:
+                commit(status)
     return Path(out_dir)
 
 

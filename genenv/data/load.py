@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from genenv.data.storage import read_metadata
+from genenv.data.storage import episode_checksum, read_metadata
 from genenv.data.transitions import Transitions
 from genenv.worlds import WorldSpec
 
@@ -16,14 +17,70 @@ def _open(path: str | os.PathLike):
     from minari import MinariDataset
 
     read_metadata(path)  # clear errors for a missing or foreign folder
-    return MinariDataset(Path(path))
+    try:
+        return MinariDataset(Path(path))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"the dataset at {path} cannot be opened ({err})") from None
+
+
+def _episode_metadata(path: str | os.PathLike, dataset) -> list[dict]:
+    try:
+        metas = list(dataset.storage.get_episode_metadata(range(dataset.total_episodes)))
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"the dataset at {path} has unreadable episode metadata ({err})") from None
+    if not all(isinstance(m, dict) and "world_spec" in m for m in metas):
+        raise ValueError(f"the dataset at {path} has episodes without their world_spec")
+    return metas
 
 
 def episode_specs(path: str | os.PathLike) -> list[WorldSpec]:
     """The WorldSpec (task, physics context, seed) each episode of the dataset was collected in."""
     dataset = _open(path)
-    metas = dataset.storage.get_episode_metadata(range(dataset.total_episodes))
-    return [WorldSpec.from_dict(m["world_spec"]) for m in metas]
+    return [WorldSpec.from_dict(m["world_spec"]) for m in _episode_metadata(path, dataset)]
+
+
+def _verify(path, index: int, ep, meta: dict, legacy: bool) -> None:
+    """Compare episode `index` with its stored checksum (see genenv.data.storage)."""
+    want = meta.get("checksum")
+    if want is None:
+        if legacy:
+            return
+        raise ValueError(f"episode {index} of the dataset at {path} has no checksum")
+    have = episode_checksum(
+        ep.observations, ep.actions, ep.rewards, ep.terminations, ep.truncations
+    )
+    if have != want:
+        raise ValueError(
+            f"episode {index} of the dataset at {path} is corrupt: its data does not match "
+            "its checksum (the file was damaged or edited)"
+        )
+
+
+def _episodes(path, dataset):
+    """Minari's episode iterator with unreadable arrow files turned into clear errors."""
+    import pyarrow as pa
+
+    bad = (pa.ArrowException, OSError, ValueError, KeyError, IndexError)
+    i = 0
+    try:
+        it = iter(dataset.iterate_episodes())
+    except bad as err:
+        raise ValueError(
+            f"the dataset at {path} has an unreadable episode file ({type(err).__name__}: "
+            f"{err}); the file is damaged"
+        ) from None
+    while True:
+        try:
+            ep = next(it)
+        except StopIteration:
+            return
+        except bad as err:
+            raise ValueError(
+                f"episode {i} of the dataset at {path} is unreadable ({type(err).__name__}: "
+                f"{err}); the file is damaged"
+            ) from None
+        yield ep
+        i += 1
 
 
 def load_transitions(path: str | os.PathLike) -> Transitions:
@@ -37,11 +94,20 @@ def load_transitions(path: str | os.PathLike) -> Transitions:
     n_ep = dataset.total_episodes
     if n_ep == 0:
         raise ValueError(f"the dataset at {path} has no episodes yet")
-    specs = episode_specs(path)
+    metas = _episode_metadata(path, dataset)
+    specs = [WorldSpec.from_dict(m["world_spec"]) for m in metas]
+    legacy = int(meta["genenv"].get("format_version", 1)) < 2
+    if legacy and any("checksum" not in m for m in metas):
+        warnings.warn(
+            f"the dataset at {path} predates episode checksums (format 1): its older episodes "
+            "are read unverified",
+            stacklevel=2,
+        )
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("o", "a", "r", "no", "te", "tr", "c", "e")
     }
-    for i, ep in enumerate(dataset.iterate_episodes()):
+    for i, ep in enumerate(_episodes(path, dataset)):
+        _verify(path, i, ep, metas[i], legacy)
         obs = np.asarray(ep.observations, dtype=np.float32)  # (T+1, obs_dim)
         t = len(ep.rewards)
         parts["o"].append(obs[:-1])

@@ -15,11 +15,14 @@ SB3 writes beside each blob, checked against allow-lists:
   `features_extractor_class` from short allow-lists of torch and SB3 classes;
 - schedules (`lr_schedule`, `clip_range`, `clip_range_vf`): a constant read from the
   `ConstantSchedule(val=...)` repr; `train_freq`, `action_noise`: the caller's override or the
-  algorithm's constructor default.
+  algorithm's constructor default;
+- rollout bookkeeping (`_last_obs`, `ep_info_buffer`, ...): None, so continued training resets
+  its envs first, as a new model does.
 
 A serialized entry that none of these rules covers (custom classes, arbitrary schedules, unknown
 keys) makes the load fail with a clear error naming the entry: genenv refuses such zips rather
-than unpickle them. The tensors (`*.pth`) are read by SB3 with `torch.load(weights_only=True)`.
+than unpickle them. The tensors (`*.pth`) are read by SB3 with `torch.load(weights_only=True)`,
+which unpickles nothing but tensors and plain containers; anything else there is refused too.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -41,6 +45,15 @@ _OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
 _EXTRACTORS = ("FlattenExtractor", "NatureCNN", "CombinedExtractor")
 _BUFFERS = ("RolloutBuffer", "DictRolloutBuffer", "ReplayBuffer", "DictReplayBuffer")
 _SCHEDULES = ("lr_schedule", "clip_range", "clip_range_vf")
+# Rollout bookkeeping SB3 saves as pickles; None makes SB3 start afresh (reset the env, new
+# episode-info buffers) when training continues, as it does for a new model.
+_RUNTIME_STATE = (
+    "_last_obs",
+    "_last_episode_starts",
+    "_last_original_obs",
+    "ep_info_buffer",
+    "ep_success_buffer",
+)
 _CLASS_REPR = re.compile(r"^<class '([A-Za-z0-9_.]+)'>$")
 
 
@@ -192,6 +205,8 @@ def safe_custom_objects(
             out[key] = _match_class(entry, [getattr(buffers, n) for n in _BUFFERS], key)
         elif key in _SCHEDULES:
             out[key] = _schedule(entry, key)
+        elif key in _RUNTIME_STATE:
+            out[key] = None
         elif key in ("train_freq", "action_noise") and key in defaults:
             out[key] = defaults[key].default
         else:
@@ -234,7 +249,12 @@ def load_sb3_model(
         raise UnsafeZipError(f"{path}: refusing to load: pickled entries {left} not replaced")
     try:
         return cls.load(str(path), env=env, device=device, custom_objects=custom)
-    except (KeyError, RuntimeError, zipfile.BadZipFile) as err:
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) met more than tensors
+        raise UnsafeZipError(
+            f"{path}: refusing to load: its tensor files hold pickled objects other than "
+            "tensors (genenv never unpickles agent zips)"
+        ) from None
+    except (KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(
             f"{path}: not a loadable {name} zip ({type(err).__name__}: {err})"
         ) from None

@@ -16,11 +16,19 @@ with the new episode count. Readers only look at episodes below `total_episodes`
 point leaves the dataset readable with every episode of every earlier chunk; the next append
 removes the leftovers (staging folders, episode folders past the count) before it writes.
 Existing episode files are never opened for writing.
+
+Every episode's metadata holds a "checksum" (SHA-256 over its observations, actions, rewards,
+terminations and truncations, see `episode_checksum`) that `genenv.data.load` checks on every
+read: a damaged episode file is a clear error, never training data. Datasets of format 1 (written
+before checksums) still load, with a warning that their episodes are unverified; episodes
+appended to them carry checksums and are checked. From format 2 on, an episode without a
+checksum is an error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +44,7 @@ import numpy as np
 
 from genenv.data.files import follow_umask, remove_stale_tmp
 
-GENENV_DATA_FORMAT = 1  # version of the "genenv" block in the dataset metadata
+GENENV_DATA_FORMAT = 2  # version of the "genenv" block; 2: every episode has a checksum
 _STAGING_PREFIX = ".genenv-staging-"
 _LOCK_NAME = ".genenv-lock"
 
@@ -54,6 +62,25 @@ def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def episode_checksum(
+    observations: Any, actions: Any, rewards: Any, terminations: Any, truncations: Any
+) -> str:
+    """SHA-256 of one episode's arrays in a canonical form (float64 numbers, bool flags), so
+    the value at write time and after Minari's arrow round trip agree bit for bit."""
+    h = hashlib.sha256()
+    for values, dtype in (
+        (observations, np.float64),
+        (actions, np.float64),
+        (rewards, np.float64),
+        (terminations, np.bool_),
+        (truncations, np.bool_),
+    ):
+        arr = np.ascontiguousarray(np.asarray(values, dtype=dtype))
+        h.update(repr(arr.shape).encode())
+        h.update(arr.tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def _json_default(obj: Any) -> Any:
@@ -76,10 +103,15 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} is not a dataset: it has no metadata.json")
     try:
         meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{meta_file} is not valid JSON ({err})") from err
-    if "genenv" not in meta:
+    if not isinstance(meta, dict) or not isinstance(meta.get("genenv"), dict):
         raise ValueError(f"{path} is a Minari dataset but not one written by genenv collect")
+    for key in ("total_episodes", "total_steps"):
+        if not isinstance(meta.get(key), int) or isinstance(meta[key], bool) or meta[key] < 0:
+            raise ValueError(f"{meta_file}: {key} must be a non-negative integer")
+    if not isinstance(meta["genenv"].get("collections", []), list):
+        raise ValueError(f"{meta_file}: genenv.collections must be a list")
     return meta
 
 
@@ -112,6 +144,12 @@ def _staging_storage_class():
             return 0.0
 
     return StagingStorage
+
+
+def _checksum_of(ep: dict[str, Any]) -> str:
+    return episode_checksum(
+        ep["observations"], ep["actions"], ep["rewards"], ep["terminations"], ep["truncations"]
+    )
 
 
 class DatasetWriter:
@@ -219,12 +257,20 @@ class DatasetWriter:
         temporary metadata files."""
         remove_stale_tmp(self.path)
         total = int(read_metadata(self.path)["total_episodes"])
+        counted = 0
         for p in self.path.iterdir():
             stale = p.name.startswith(_STAGING_PREFIX) or (
                 p.name.isdigit() and int(p.name) >= total
             )
             if stale and p.is_dir():
                 shutil.rmtree(p)
+            elif p.name.isdigit() and p.is_dir():
+                counted += 1
+        if counted != total:
+            raise ValueError(
+                f"the dataset at {self.path} says it holds {total} episodes but {counted} episode "
+                "folders exist; it was edited or damaged, so nothing is appended to it"
+            )
 
     # -- appending -----------------------------------------------------------------------------
     def append(self, episodes: Sequence[dict[str, Any]], collection: dict[str, Any]) -> None:
@@ -232,6 +278,7 @@ class DatasetWriter:
         truncations, seed, world_spec) and the updated `collection` record in one step."""
         from minari.data_collector.episode_buffer import EpisodeBuffer
 
+        self._remove_leftovers()  # e.g. of an earlier append interrupted in this process
         meta = read_metadata(self.path)
         first = int(meta["total_episodes"])
         staging = self.path / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
@@ -256,7 +303,10 @@ class DatasetWriter:
             if buffers:
                 storage.update_episodes(buffers)
                 storage.update_episode_metadata(
-                    [{"world_spec": ep["world_spec"]} for ep in episodes],
+                    [
+                        {"world_spec": ep["world_spec"], "checksum": _checksum_of(ep)}
+                        for ep in episodes
+                    ],
                     [first + k for k in range(len(episodes))],
                 )
             for k, ep in enumerate(episodes):
@@ -282,6 +332,14 @@ class DatasetWriter:
             _atomic_write_json(self.path / "metadata.json", meta)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def committed(self, collection: dict[str, Any]) -> bool:
+        """Whether the dataset's record of `collection` already shows its `steps` (tells an
+        append that was interrupted after its commit point from one that was not)."""
+        for r in read_metadata(self.path)["genenv"]["collections"]:
+            if r.get("id") == collection["id"]:
+                return r.get("steps") == collection["steps"]
+        return False
 
     def next_collection_id(self) -> int:
         records = read_metadata(self.path)["genenv"]["collections"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,29 @@ from gymnasium import spaces
 from genenv.models.ensemble import EnsembleWorldModel
 from genenv.worlds.spec import CONTEXT_FIELDS, WorldSpec
 from genenv.worlds.tasks import get_task
+
+_FORKED = False  # set in a child made by fork() from a process that imported genenv.envs
+
+
+def _mark_forked() -> None:
+    global _FORKED
+    _FORKED = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
+
+
+def fork_safe_threads() -> None:
+    """Run torch with one thread in a forked child.
+
+    `gymnasium.make_vec(..., vectorization_mode="async")` forks its workers by default (Linux).
+    torch's OpenMP thread pool, once the parent has used it, deadlocks in a forked child at the
+    first parallel op; with one thread torch never enters that pool, so the worker runs. Workers
+    started by spawn or forkserver import afresh and keep their thread count.
+    """
+    if _FORKED:
+        torch.set_num_threads(1)
 
 
 @functools.cache

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
     VecEnvIndices,
@@ -25,7 +24,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from genenv.envs.vector import DreamVectorEnv
+from genenv.envs.vector import DreamVectorEnv, same_step_env
 
 # Methods and attributes that address one slot: called with the slot index first.
 _SLOT_METHODS = {"set_spec": "set_spec", "get_spec": "get_spec"}
@@ -41,15 +40,7 @@ class DreamSB3VecEnv(VecEnv):
     """
 
     def __init__(self, venv: DreamVectorEnv | None = None, **kwargs: Any):
-        if venv is None:
-            venv = DreamVectorEnv(**{**kwargs, "autoreset_mode": AutoresetMode.SAME_STEP})
-        elif kwargs:
-            raise ValueError("pass either a DreamVectorEnv or its constructor kwargs, not both")
-        if not isinstance(venv, DreamVectorEnv):
-            raise ValueError(f"DreamSB3VecEnv wraps a DreamVectorEnv, got {type(venv).__name__}")
-        if venv.config.autoreset_mode is not AutoresetMode.SAME_STEP:
-            venv.set_autoreset_mode(AutoresetMode.SAME_STEP)
-        self.venv = venv
+        self.venv = venv = same_step_env(venv, kwargs, "DreamSB3VecEnv")
         self._actions: torch.Tensor | None = None
         self._seed: int | None = None
         self._t0 = time.time()

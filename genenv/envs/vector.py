@@ -26,7 +26,6 @@ reaches the agent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,48 +34,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from genenv.envs import _world
+from genenv.envs.config import DreamConfig
 from genenv.envs.fast import fast_step
 from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
 
-@dataclass
-class DreamConfig:
-    """Options of a dream env (the constructor kwargs that are not the world itself)."""
-
-    # Truncate an episode after this many steps; None: the task's stock limit; -1: never.
-    max_episode_steps: int | None = None
-    autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP  # NEXT_STEP or SAME_STEP
-    uncertainty_penalty: float = 0.0  # λ: reward -= λ * ensemble disagreement (MOPO)
-    uncertainty_threshold: float | None = None  # truncate a slot whose disagreement exceeds this
-    start: str = "starts"  # initial observations from real episode starts ("starts") or any state
-    validate_actions: bool = True  # step_tensor: one reduction + host sync to reject NaN/inf
-    elite_only: bool = True  # run only the ensemble's elite members (same rollouts, less work)
-    compile: bool = False  # torch.compile the model's network (pays on GPU; measure on CPU)
-    # Score predicted transitions with the stock task's own reward/termination instead of the
-    # model's learned heads (`genenv.worlds.known`; stock MuJoCo tasks only).
-    known_reward_termination: bool = False
-
-    def __post_init__(self) -> None:
-        if isinstance(self.autoreset_mode, str):
-            names = {m.name.lower(): m for m in AutoresetMode} | {
-                m.value.lower(): m for m in AutoresetMode
-            }
-            if self.autoreset_mode.lower() not in names:
-                raise ValueError(f"unknown autoreset_mode {self.autoreset_mode!r}")
-            self.autoreset_mode = names[self.autoreset_mode.lower()]
-        if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(
-                f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {self.autoreset_mode}"
-            )
-        if self.max_episode_steps is not None and not (
-            self.max_episode_steps == -1 or self.max_episode_steps >= 1
-        ):
-            raise ValueError(f"max_episode_steps must be >= 1 or -1, got {self.max_episode_steps}")
-        if self.uncertainty_penalty < 0:
-            raise ValueError("uncertainty_penalty must be >= 0")
-        if self.start not in ("starts", "states"):
-            raise ValueError(f"start must be 'starts' or 'states', got {self.start!r}")
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 class DreamVectorEnv(VectorEnv):
@@ -106,25 +71,19 @@ class DreamVectorEnv(VectorEnv):
     ):
         self.config = cfg = DreamConfig(**config)
         self.task = get_task(task).name
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if not _is_int(num_envs) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        _world.fork_safe_threads()  # an async (forked) gymnasium worker: see _world
         if render_mode is not None:
             raise ValueError("DreamVectorEnv has no render modes; use genenv.recording for videos")
         self.num_envs, self.render_mode = int(num_envs), render_mode
         self.metadata = {**self.metadata, "autoreset_mode": cfg.autoreset_mode}
         self.single_observation_space, self.single_action_space = _world.task_spaces(self.task)
+        self.device = _world.resolve_device(device, world)
+        self.model = self._load_model(world)  # (a subclass may set its observation space here)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.device = _world.resolve_device(device, world)
-        obs_dim = self.single_observation_space.shape[0]
-        act_dim = self.single_action_space.shape[0]
-        self.model = _world.load_world(
-            world,
-            self.task,
-            self.device,
-            obs_dim,
-            act_dim,
-        )
+        obs_dim = self.model.obs_dim  # size of the imagined state (= the observation here)
         self.device = dev = self.model.device  # concrete ("cuda" -> "cuda:0")
         self._model_step = fast_step(self.model) if cfg.elite_only else self.model.step
         if cfg.compile:
@@ -142,9 +101,7 @@ class DreamVectorEnv(VectorEnv):
         self._next: dict[int, WorldSpec] = {}
         self._spec_resets: dict[int, int] = {}
         # (n, ctx_dim) contexts now; next-reset contexts, start poses (n, obs_dim) and their mask.
-        self._next_ctx, self._next_starts, self._next_has_start = _world.spec_tensors(
-            self._specs, obs_dim, dev
-        )
+        self._next_ctx, self._next_starts, self._next_has_start = self._spec_tensors(self._specs)
         self._ctx = self._next_ctx.clone()
         self._low = torch.as_tensor(self.single_action_space.low, device=dev)  # (act_dim,)
         self._high = torch.as_tensor(self.single_action_space.high, device=dev)
@@ -241,6 +198,24 @@ class DreamVectorEnv(VectorEnv):
         self._steps, self._returns = steps, returns
         return self._obs, reward, terminated, truncated, infos
 
+    @torch.no_grad()
+    def reset_slots(self, mask: torch.Tensor) -> torch.Tensor:
+        """Start new episodes in the slots where `mask` (n,) bool is True, whether their episodes
+        ended or not; the other slots go on. Returns every slot's observation (n, obs_dim).
+
+        For callers that decide resets themselves (TorchRL's partial `"_reset"`); the random
+        stream is drawn for the whole batch, as at an autoreset.
+        """
+        if not self._started:
+            return self.reset_tensor()
+        mask = torch.as_tensor(mask, device=self.device, dtype=torch.bool).reshape(self.num_envs)
+        self._apply_next_specs(mask)
+        self._obs = torch.where(mask[:, None], self._initial(mask), self._obs)
+        self._steps = torch.where(mask, torch.zeros_like(self._steps), self._steps)
+        self._returns = torch.where(mask, self._zeros, self._returns)
+        self._needs_reset = self._needs_reset & ~mask
+        return self._obs
+
     # -- gymnasium API ------------------------------------------------------------------------
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -312,7 +287,7 @@ class DreamVectorEnv(VectorEnv):
         if not 0 <= index < self.num_envs:
             raise IndexError(f"slot {index} out of range for {self.num_envs} envs")
         _world.check_spec(spec, self.task, index)
-        ctx, starts, has = _world.spec_tensors([spec], self._obs.shape[1], self.device)
+        ctx, starts, has = self._spec_tensors([spec])
         self._next_ctx[index], self._next_starts[index] = ctx[0], starts[0]
         self._next_has_start[index] = has[0]
         self._resolve_specs()
@@ -322,7 +297,7 @@ class DreamVectorEnv(VectorEnv):
     def set_specs(self, specs: Sequence[WorldSpec]) -> None:
         """One new WorldSpec per slot, each from that slot's next reset on."""
         specs = _world.spec_list(specs, self.task, self.num_envs)
-        ctx, starts, has = _world.spec_tensors(specs, self._obs.shape[1], self.device)
+        ctx, starts, has = self._spec_tensors(specs)
         self._next_ctx, self._next_starts, self._next_has_start = ctx, starts, has
         self._resolve_specs()
         counts = self._resets.tolist()
@@ -339,9 +314,23 @@ class DreamVectorEnv(VectorEnv):
         return self.specs[index]
 
     @property
+    def observations(self) -> torch.Tensor:
+        """(n, obs_dim) every slot's current observation on the device (after any autoreset)."""
+        return self._obs
+
+    @property
     def contexts(self) -> torch.Tensor:
         """(n, ctx_dim) the physics context of each slot now, on the device."""
         return self._ctx
+
+    def _load_model(self, world: Any) -> torch.nn.Module:
+        """The world model (instance or checkpoint), checked against the task's spaces."""
+        obs_dim, act_dim = self.single_observation_space.shape[0], self.single_action_space.shape[0]
+        return _world.load_world(world, self.task, self.device, obs_dim, act_dim)
+
+    def _spec_tensors(self, specs: Sequence[WorldSpec]):
+        """(contexts, start states, has-start mask) of `specs` (see `_world.spec_tensors`)."""
+        return _world.spec_tensors(specs, self.model.obs_dim, self.device)
 
     def _resolve_specs(self) -> None:
         if not self._next:
@@ -400,3 +389,17 @@ class DreamVectorEnv(VectorEnv):
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     """A fresh numpy copy (never a view of env state)."""
     return t.detach().cpu().numpy().copy()
+
+
+def same_step_env(venv: DreamVectorEnv | None, kwargs: dict[str, Any], adapter: str):
+    """The same-step-autoreset `DreamVectorEnv` an adapter (SB3, TorchRL) wraps: `venv` itself (a
+    NEXT_STEP one is switched over, and the adapter then owns it), or one built from `kwargs`."""
+    if venv is None:
+        return DreamVectorEnv(**{**kwargs, "autoreset_mode": AutoresetMode.SAME_STEP})
+    if kwargs:
+        raise ValueError("pass either a DreamVectorEnv or its constructor kwargs, not both")
+    if not isinstance(venv, DreamVectorEnv):
+        raise ValueError(f"{adapter} wraps a DreamVectorEnv, got {type(venv).__name__}")
+    if venv.config.autoreset_mode is not AutoresetMode.SAME_STEP:
+        venv.set_autoreset_mode(AutoresetMode.SAME_STEP)
+    return venv

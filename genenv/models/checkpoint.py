@@ -45,6 +45,7 @@ def save_checkpoint(
 ) -> Path:
     """Write `model` to the folder `path` (created if needed); `metadata` is stored alongside
     (e.g. data fingerprint, validation and open-loop errors). Returns the folder."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     from genenv.version import __version__
@@ -57,7 +58,10 @@ def save_checkpoint(
     fd, tmp = tempfile.mkstemp(dir=path, prefix=".weights.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp)
+        try:
+            save_file(tensors, tmp)
+        except SafetensorError as err:  # e.g. a full disk: an OSError to the caller
+            raise OSError(f"cannot write the weights of checkpoint {path} ({err})") from None
         follow_umask(tmp)
         digest = _sha256(Path(tmp))
         weights_name = f"weights-{digest[:8]}.safetensors"
@@ -124,9 +128,20 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
             f"genenv reads format_version {FORMAT_VERSION}"
         )
     try:
-        get_kind(meta.get("kind"))
+        kind = get_kind(meta.get("kind"))
     except ValueError as err:
         raise ValueError(f"checkpoint {path}: {err}") from err
+    if not isinstance(meta.get("task"), str):
+        raise ValueError(f"checkpoint {path}: {METADATA_FILE} needs a task name")
+    for key in ("obs_dim", "act_dim", "ctx_dim"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"checkpoint {path}: {METADATA_FILE} needs {key} as a positive integer, "
+                f"got {value!r}"
+            )
+    if not isinstance(meta.get(kind.config_key), dict):
+        raise ValueError(f"checkpoint {path}: {METADATA_FILE} needs a {kind.config_key!r} mapping")
     return meta
 
 
@@ -184,7 +199,13 @@ def load_checkpoint(
             f"checkpoint {path}: weights file {weights.name} is corrupt ({err})"
         ) from err
     kind = get_kind(meta["kind"])
-    model = kind.build(meta, config_from_meta(kind, meta))
+    try:
+        model = kind.build(meta, config_from_meta(kind, meta))
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:  # metadata that builds no model
+        raise ValueError(
+            f"checkpoint {path}: {METADATA_FILE} does not describe a valid {kind.name} model "
+            f"({type(err).__name__}: {err})"
+        ) from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))

@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of episodes held out",
     )
     parser.add_argument(
+        "--rollout-steps",
+        type=ca.int_between(1, 1000),
+        default=d.rollout_steps,
+        help="ensemble: train on k-step rollouts of each member's own predictions (1: one-step "
+        "loss)",
+    )
+    parser.add_argument(
         "--ensemble-size",
         type=ca.int_between(1, 64),
         default=e.ensemble_size,
@@ -125,7 +132,6 @@ def _run_ensemble(args: argparse.Namespace, rank: int) -> int:
     from genenv.models.train import train_world_model
 
     d, e = TrainConfig(), EnsembleConfig()
-    transitions = load_transitions(args.data)
     config = TrainConfig(
         lr=d.lr if args.lr is None else args.lr,
         batch_size=d.batch_size if args.batch_size is None else args.batch_size,
@@ -133,6 +139,7 @@ def _run_ensemble(args: argparse.Namespace, rank: int) -> int:
         patience=args.patience,
         holdout_fraction=args.holdout,
         max_time_s=d.max_time_s if args.max_time is None else args.max_time,
+        rollout_steps=args.rollout_steps,
         seed=args.seed,
         device=args.device,
     )
@@ -142,6 +149,7 @@ def _run_ensemble(args: argparse.Namespace, rank: int) -> int:
         hidden_size=e.hidden_size if args.hidden is None else args.hidden,
         num_layers=args.layers,
     )
+    transitions = load_transitions(args.data)
     say = print if rank == 0 else (lambda *a, **k: None)
     say(
         f"training on {len(transitions)} {transitions.task} transitions "

@@ -155,7 +155,10 @@ class EnsembleWorldModel(nn.Module):
         mean, logvar, term_logit = self(obs, action, context)  # (E, n, out) x2, (E, n)
         elite_mean = mean[self.elites]  # (K, n, out)
         # Disagreement: std over elites of the predicted normalised state change, averaged.
-        uncertainty = elite_mean[..., :-1].std(0, unbiased=False).mean(-1)  # (n,)
+        # Written out: torch's std over a short strided leading dim ran ~20x slower on CPU, a
+        # tenth of a whole imagined step at 1024 envs.
+        delta = elite_mean[..., :-1]  # (K, n, obs_dim)
+        uncertainty = (delta - delta.mean(0)).square().mean(0).sqrt().mean(-1)  # (n,)
         # Each slot follows one randomly chosen elite this step (trajectory sampling, TS1).
         pick = self.elites[
             torch.randint(len(self.elites), (n,), generator=generator, device=obs.device)

@@ -90,7 +90,7 @@ KINDS: dict[str, ModelKind] = {
         LatentWorldModel,
         LatentConfig,
         "latent",
-        ("start_obs", "real_obs"),
+        ("start_obs", "real_obs", "probe_weight", "probe_bias"),
         _build_latent,
         _describe_latent,
     ),

@@ -7,6 +7,8 @@
   batched matrix products. They are trained in latent space against an EMA target encoder (see
   `latent_train`); their spread is the model's uncertainty.
 - `reward_head` r(z, a) and `termination_head` on z'.
+- `inverse_head` (z, z') -> a, an inverse-dynamics head used only in training: it keeps what
+  the actions change in the latent (without it a predictor can ignore the actions on random data).
 - `decoder`: a deconv net z -> the newest frame, trained on detached latents only, used only to
   draw the dream (and the `obs_type="pixels"` dream env).
 
@@ -32,7 +34,7 @@ class LatentConfig:
 
     image_size: int = 64  # frames are image_size x image_size RGB (16, 32, 64 or 128)
     latent_dim: int = 32  # size of z
-    channels: int = 32  # width of the first conv layer (doubles once, capped at 4x)
+    channels: int = 16  # width of the first conv layer (doubles every 2 layers, at most 4x)
     hidden_size: int = 256  # width of the predictor / head MLPs
     num_predictors: int = 3  # predictor ensemble size (uncertainty = their disagreement)
 
@@ -129,12 +131,18 @@ class LatentWorldModel(nn.Module):
         self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, D)
         self.reward_head = _mlp(D + act_dim + ctx_dim, cfg.hidden_size, 1)
         self.termination_head = _mlp(D + ctx_dim, cfg.hidden_size, 1)
+        self.inverse_head = _mlp(2 * D, cfg.hidden_size, act_dim)
         self.decoder = Decoder(cfg)
         self.ctx_norm = Normaliser(ctx_dim)
         self.register_buffer("action_low", torch.as_tensor(action_low, dtype=torch.float32))
         self.register_buffer("action_high", torch.as_tensor(action_high, dtype=torch.float32))
         self.register_buffer("start_obs", torch.zeros(1, D))  # (k, D) encoded real starts
         self.register_buffer("real_obs", torch.zeros(1, D))  # (m, D) encoded real states
+        # A linear probe z -> true MuJoCo state (fit after training; measures, never trains z)
+        self.register_buffer("probe_weight", torch.zeros(D, 1))  # (D, state_dim)
+        self.register_buffer("probe_bias", torch.zeros(1))  # (state_dim,)
+        # Largest prompt_score of a frame this world can read (held-out real frames, with margin)
+        self.register_buffer("prompt_limit", torch.tensor(float("inf")))
 
     @property
     def device(self) -> torch.device:
@@ -187,6 +195,20 @@ class LatentWorldModel(nn.Module):
         """(n, D) latents -> (n, H, W, 3) uint8 decoded frames."""
         x = self.decoder(z)  # (n, 3, H, W) in [-1, 1]
         return ((x.permute(0, 2, 3, 1) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+    @torch.no_grad()
+    def probe_state(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, D) latents -> (n, state_dim) the linear probe's estimate of the true state."""
+        return z @ self.probe_weight + self.probe_bias
+
+    @torch.no_grad()
+    def prompt_score(self, frames: torch.Tensor) -> torch.Tensor:
+        """(n,) how badly the model redraws single frames (n, H, W, 3): the mean squared error
+        (in [0, 1] pixel units) of render(encode(frame)). Frames of another task, or not of the
+        task's camera, score far above `prompt_limit`."""
+        frames = torch.as_tensor(frames, device=self.device)
+        redrawn = self.render(self.encode(frames)).float()
+        return ((redrawn - frames.float()) / 255.0).pow(2).flatten(1).mean(1)
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,10 @@ an episode boundary; shorter windows are masked):
 - anti-collapse: VICReg variance (hinge on each dimension's batch std) and covariance
   (off-diagonal squares) terms on z0;
 - reward head on (z_{h-1}, a) and termination head on z_h along the rollout, against the real ones;
-- decoder: the real newest frame from the *detached* latents (z0, rollout latents): pixels never
-  shape the latent space.
+- inverse dynamics: the action from (z_{h-1}, z_h) along the rollout and from (z0, target z1), so
+  both the predictor and the encoder keep what the actions change;
+- decoder: the real newest frame from the *detached* latents (z0 and an equal number of rollout
+  latents picked at random): pixels never shape the latent space.
 Every `eval_every` steps the held-out episodes are scored: per-dimension latent std, effective rank
 (exp of the entropy of the normalised singular values), a ridge probe z -> true MuJoCo state (fit on
 training latents, R² on held-out), one-step latent error, reward error and decoded PSNR.
@@ -33,12 +35,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from genenv.data.pixels import PixelTransitions
 from genenv.models.distributed import rank_world, wrap
 from genenv.models.latent import LatentConfig, LatentWorldModel
 from genenv.models.train import split_episodes
+from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
 
@@ -48,7 +50,7 @@ class LatentTrainConfig:
 
     steps: int = 3000  # gradient steps
     batch_size: int = 32  # windows per step (global, split across DDP ranks)
-    horizon: int = 5  # open-loop steps of the latent rollout loss
+    horizon: int = 3  # open-loop steps of the latent rollout loss
     lr: float = 1e-3  # AdamW learning rate
     weight_decay: float = 1e-5  # AdamW decoupled weight decay
     ema: float = 0.99  # target encoder <- ema * target + (1 - ema) * online, every step
@@ -57,6 +59,7 @@ class LatentTrainConfig:
     reward_coef: float = 1.0  # reward head MSE weight
     termination_coef: float = 0.5  # termination head BCE weight
     decoder_coef: float = 1.0  # decoder MSE weight (on detached latents)
+    inverse_coef: float = 1.0  # inverse-dynamics MSE weight (keeps the actions' effect in z)
     holdout_fraction: float = 0.1  # fraction of episodes held out for the collapse metrics
     eval_every: int = 250  # steps between held-out evaluations (and log lines)
     max_eval: int = 1500  # at most this many held-out / probe-fit transitions per evaluation
@@ -125,14 +128,16 @@ class _Objective(nn.Module):
         with torch.no_grad():
             tz = self._target[0](w.next_stack(idx).flatten(0, 1)).view(*idx.shape, -1)  # (B,H,D)
         var, cov = vicreg_terms(z)
-        pred_loss = rew_loss = term_loss = dec_loss = z.new_zeros(())
+        pred_loss = rew_loss = term_loss = dec_loss = inv_loss = z.new_zeros(())
+        z0 = z
         dec_z, dec_f = [z.detach()], [w.frames[w.cur[i]]]
         for h in range(H):
             a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
             r_hat = m.reward(z, a, ctx)  # (B,)
             preds = m.predict_all(z, a, ctx)  # (K, B, D)
             err = ((preds - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
-            z = preds.mean(0)
+            z_prev, z = z, preds.mean(0)
+            inv = ((m.inverse_head(torch.cat([z_prev, z], -1)) - a) ** 2).mean(-1)  # (B,)
             logit = m.termination_logit(z, ctx)
             bce = F.binary_cross_entropy_with_logits(
                 logit,
@@ -144,14 +149,21 @@ class _Objective(nn.Module):
             pred_loss = pred_loss + (err * maskf[:, h]).sum() / denom
             rew_loss = rew_loss + (((r_hat - w.rew[idx[:, h]]) ** 2) * maskf[:, h]).sum() / denom
             term_loss = term_loss + (bce * maskf[:, h]).sum() / denom
+            inv_loss = inv_loss + (inv * maskf[:, h]).sum() / denom
             keep = mask[:, h]
             dec_z.append(z.detach()[keep])
             dec_f.append(w.frames[w.cur[idx[keep, h]] + 1])
-        recon = m.decoder(torch.cat(dec_z))  # (M, 3, H, W)
-        real = torch.cat(dec_f).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        # decode z0 and as many rollout latents (a random subset: decoding is the costly part)
+        dz, df = torch.cat(dec_z[1:]), torch.cat(dec_f[1:])
+        sub = torch.randperm(len(dz), device=dz.device)[: len(i)]
+        recon = m.decoder(torch.cat([dec_z[0], dz[sub]]))  # (M, 3, H, W)
+        real = torch.cat([dec_f[0], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         dec_loss = F.mse_loss(recon, real)
+        a0 = w.act[idx[:, 0]]
+        inv_loss = inv_loss / H + ((m.inverse_head(torch.cat([z0, tz[:, 0]], -1)) - a0) ** 2).mean()
         loss = (
-            pred_loss / H
+            cfg.inverse_coef * inv_loss
+            + pred_loss / H
             + cfg.var_coef * var
             + cfg.cov_coef * cov
             + cfg.reward_coef * rew_loss / H
@@ -159,17 +171,24 @@ class _Objective(nn.Module):
             + cfg.decoder_coef * dec_loss
         )
         parts = {"latent": pred_loss / H, "var": var, "cov": cov, "reward": rew_loss / H}
-        parts |= {"termination": term_loss / H, "decoder": dec_loss}
+        parts |= {"termination": term_loss / H, "decoder": dec_loss, "inverse": inv_loss}
         return loss, {f"losses/{k}": float(v.detach()) for k, v in parts.items()}
+
+
+def ridge_fit(x: torch.Tensor, y: torch.Tensor, lam: float = 1e-3):
+    """(W (D, k), b (k,)) of a ridge regression y ~ x @ W + b on standardised x."""
+    xm, ym = x.mean(0), y.mean(0)
+    xs = x.std(0).clamp_min(1e-6)
+    a = (x - xm) / xs
+    w = torch.linalg.solve(a.T @ a + lam * len(a) * torch.eye(a.shape[1]), a.T @ (y - ym))
+    w = w / xs[:, None]
+    return w, ym - xm @ w
 
 
 def _ridge_r2(x_fit, y_fit, x_eval, y_eval, lam: float = 1e-3) -> float:
     """R² (averaged over state dimensions) of a ridge regression x -> y fit on (x_fit, y_fit)."""
-    xm, ym = x_fit.mean(0), y_fit.mean(0)
-    xs = x_fit.std(0).clamp_min(1e-6)
-    a = (x_fit - xm) / xs
-    w = torch.linalg.solve(a.T @ a + lam * len(a) * torch.eye(a.shape[1]), a.T @ (y_fit - ym))
-    pred = ((x_eval - xm) / xs) @ w + ym
+    w, b = ridge_fit(x_fit, y_fit, lam)
+    pred = x_eval @ w + b
     ss_res = ((y_eval - pred) ** 2).sum(0)
     ss_tot = ((y_eval - y_eval.mean(0)) ** 2).sum(0).clamp_min(1e-8)
     return float((1.0 - ss_res / ss_tot).mean())
@@ -262,7 +281,9 @@ def train_latent_model(
     step_fn = wrap(objective)  # DDP under torchrun (it broadcasts rank 0's weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
-    bar = tqdm(total=cfg.steps, disable=not progress or rank != 0, unit="step", desc="train")
+    bar = progress_bar(
+        total=cfg.steps, disable=not progress or rank != 0, unit="step", desc="train latent model"
+    )
     stop, step, losses = "steps", 0, {}
     for step in range(1, cfg.steps + 1):
         pick = torch.randint(len(train_idx), (cfg.batch_size,), generator=gen).to(device)
@@ -284,7 +305,9 @@ def train_latent_model(
             row = {"step": step, "time_s": round(time.monotonic() - t0, 1), **losses}
             row |= collapse_metrics(model, w, fit_idx, eval_idx if len(eval_idx) else fit_idx)
             history.append(row)
-            bar.set_postfix(r2=f"{row['collapse/probe_r2']:.2f}", loss=f"{float(loss):.3f}")
+            bar.set_postfix(
+                r2=f"{row['collapse/probe_r2']:.2f}", loss=f"{float(loss.detach()):.3f}"
+            )
             if log is not None:
                 log(step, row)
         if out_of_time:
@@ -293,6 +316,7 @@ def train_latent_model(
     bar.close()
     model.eval()
     _fill_latent_banks(model, w, px, train_idx, cfg)
+    _fit_probe_and_prompt_limit(model, w, fit_idx, eval_idx if len(eval_idx) else fit_idx)
     report = {
         "config": asdict(cfg),
         "latent": asdict(model.config),
@@ -321,6 +345,16 @@ def _fill_latent_banks(model, w: _Windows, px: PixelTransitions, train_idx, cfg)
         np.arange(n) if n <= cfg.real_obs_cap else np.sort(rng.choice(n, cfg.real_obs_cap, False))
     )
     model.real_obs = model.encode(w.stack(train_idx[torch.as_tensor(keep, device=w.cur.device)]))
+
+
+@torch.no_grad()
+def _fit_probe_and_prompt_limit(model, w: _Windows, fit_idx, eval_idx) -> None:
+    """The state probe (fit on training latents) and the prompt limit: 1.5x the worst
+    `prompt_score` of held-out real frames (single frames, as image prompts are read)."""
+    weight, bias = ridge_fit(model.encode(w.stack(fit_idx)).cpu(), w.state[fit_idx].cpu())
+    model.probe_weight, model.probe_bias = weight.to(w.cur.device), bias.to(w.cur.device)
+    scores = model.prompt_score(w.frames[w.cur[eval_idx]])
+    model.prompt_limit = (1.5 * scores.max()).reshape(())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,7 +5,10 @@ the Gaussian negative log-likelihood of the normalised (change of state, reward)
 NLL on the state change; beta-NLL (beta=1) on the reward, since with plain NLL a large predicted
 variance excuses a wrong mean on rare, discontinuous rewards (InvertedPendulum's 0 at the fall)
 -- plus a class-weighted binary cross-entropy on the termination flag and a small penalty that keeps
-the learned log-variance bounds tight. Validation uses whole held-out *episodes*; training stops
+the learned log-variance bounds tight. With `rollout_steps` k > 1 the loss is averaged over k-step
+open-loop rollouts instead: each member feeds its own predicted mean state back in (gradients flow
+through the rollout) and is scored at every step against the real next state, so it learns to
+correct the drift it will compound in imagination. Validation uses whole held-out *episodes*; training stops
 when no member's held-out error (geometric mean over dimensions of the MSE) improved for
 `patience` epochs, or at the epoch/time budget; each member keeps its best weights, and the
 members with the lowest held-out error become the elites.
@@ -27,6 +30,7 @@ from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.transitions import Transitions
 from genenv.models.distributed import rank_world, wrap
 from genenv.models.ensemble import EnsembleConfig, EnsembleWorldModel
+from genenv.models.evaluate import _window_starts
 from genenv.progress import progress_bar
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
@@ -47,12 +51,15 @@ class TrainConfig:
     nll_beta_reward: float = 1.0  # beta-NLL on the reward (1: its mean is fitted as by MSE)
     logvar_bound_coef: float = 0.01  # weight of the (max_logvar - min_logvar) penalty
     termination_coef: float = 1.0  # weight of the termination BCE
+    rollout_steps: int = 1  # k > 1: loss over k-step rollouts of each member's own predictions
     real_obs_cap: int = 50_000  # real states kept in the model for branched starts
     seed: int = 0  # bootstrap, split, init and batch order
     device: str = "cpu"  # torch device to train on
 
     def __post_init__(self) -> None:
-        positive_ints(self, "batch_size", "max_epochs", "max_holdout", "real_obs_cap")
+        positive_ints(
+            self, "batch_size", "max_epochs", "max_holdout", "real_obs_cap", "rollout_steps"
+        )
         positive_ints(self, "patience", "seed", allow_zero=True)
         finite_floats(self, "lr", positive=True)
         finite_floats(self, "max_time_s", positive=True, allow_none=True)
@@ -154,6 +161,40 @@ def _fill_real_states(model: EnsembleWorldModel, t: Transitions, cap: int, seed:
     model.real_obs = torch.as_tensor(t.obs[idx], dtype=torch.float32, device=dev)  # (m, obs_dim)
 
 
+def _nll(mean, logvar, target, beta) -> torch.Tensor:
+    """Mean Gaussian NLL with beta-NLL weights; all (E, B, out), beta (out,)."""
+    nll = ((mean - target) ** 2) * torch.exp(-logvar) + logvar  # (E, B, out)
+    return (nll * torch.exp(beta * logvar.detach())).mean()
+
+
+def _step_loss(net, tr, idx, target, beta, pos_weight) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-step (NLL, termination BCE) for batch indices idx (E, B); target (E, B, out).
+    `net` is the model or its DistributedDataParallel wrapper."""
+    mean, logvar, logit = net(tr["obs"][idx], tr["act"][idx], tr["ctx"][idx])
+    bce = F.binary_cross_entropy_with_logits(logit, tr["term"][idx], pos_weight=pos_weight)
+    return _nll(mean, logvar, target, beta), bce
+
+
+def _rollout_loss(net, model, tr, starts, k, beta, pos_weight) -> tuple[torch.Tensor, torch.Tensor]:
+    """(NLL, BCE) averaged over k-step rollouts from window starts (E, B): each member steps its
+    own predicted mean state and is scored against the real change from where it stands.
+    `net` runs the forward pass (the model or its DDP wrapper), `model` holds the normalisers."""
+    obs = tr["obs"][starts]  # (E, B, obs_dim)
+    nll = bce = 0.0
+    for j in range(k):
+        idx = starts + j  # (E, B) consecutive steps of one episode
+        mean, logvar, logit = net(obs, tr["act"][idx], tr["ctx"][idx])
+        real = tr["target"][idx]  # (E, B, out): real (delta obs, reward) from the real state
+        real_next = tr["obs"][idx] + real[..., :-1]  # (E, B, obs_dim)
+        target = torch.cat([real_next - obs, real[..., -1:]], dim=-1)  # from where it stands
+        nll = nll + _nll(mean, logvar, model.target_norm(target), beta)
+        bce = bce + F.binary_cross_entropy_with_logits(
+            logit, tr["term"][idx], pos_weight=pos_weight
+        )
+        obs = obs + model.target_norm.inverse(mean)[..., :-1]  # (E, B, obs_dim)
+    return nll / k, bce / k
+
+
 def train_world_model(
     transitions: Transitions,
     config: TrainConfig | None = None,
@@ -202,11 +243,21 @@ def train_world_model(
         keep = torch.randperm(held.obs.shape[0], generator=gen)[: cfg.max_holdout].to(device)
         hv = {k: v[keep] for k, v in hv.items()}
     E, n = model.config.ensemble_size, tr["obs"].shape[0]
+    n_transitions, k = n, cfg.rollout_steps
+    if k < 1:
+        raise ValueError(f"rollout_steps must be >= 1, got {k}")
+    windows = None  # k > 1: starts of k consecutive steps of one training episode
+    if k > 1:
+        windows = torch.as_tensor(_window_starts(train, k), device=device)  # (W,)
+        if windows.numel() == 0:
+            raise ValueError(f"no training episode has {k} steps for rollout_steps={k}")
+        n = windows.numel()  # bootstrap and epochs run over windows
     beta = torch.full((model.out_dim,), cfg.nll_beta_obs, device=device)  # (out,)
     beta[-1] = cfg.nll_beta_reward
     # Termination is rare: weight positives by neg/pos (clipped) so they are not ignored.
     pos = float(tr["term"].sum())
-    pos_weight = torch.tensor(min(max((n - pos) / max(pos, 1.0), 1.0), 100.0), device=device)
+    neg_per_pos = (n_transitions - pos) / max(pos, 1.0)
+    pos_weight = torch.tensor(min(max(neg_per_pos, 1.0), 100.0), device=device)
     target_n = model.target_norm(tr["target"])  # (n, out) normalised targets
     boot = torch.randint(n, (E, n), generator=gen).to(device)  # (E, n) bootstrap indices
     opt = torch.optim.AdamW(
@@ -233,12 +284,10 @@ def train_world_model(
             idx = shuffled[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (E, B)
             if idx.shape[1] >= world:  # (a last batch smaller than the world is shared)
                 idx = idx[:, rank::world]  # (E, B / world) this rank's slice
-            mean, logvar, logit = net(tr["obs"][idx], tr["act"][idx], tr["ctx"][idx])
-            target = target_n[idx]  # (E, B, out)
-            nll = ((mean - target) ** 2) * torch.exp(-logvar) + logvar  # (E, B, out)
-            nll = nll * torch.exp(beta * logvar.detach())  # beta-NLL weights
-            nll = nll.mean()
-            bce = F.binary_cross_entropy_with_logits(logit, tr["term"][idx], pos_weight=pos_weight)
+            if k == 1:
+                nll, bce = _step_loss(net, tr, idx, target_n[idx], beta, pos_weight)
+            else:
+                nll, bce = _rollout_loss(net, model, tr, windows[idx], k, beta, pos_weight)
             bound = (model.max_logvar - model.min_logvar).sum()
             loss = nll + cfg.termination_coef * bce + cfg.logvar_bound_coef * bound
             opt.zero_grad(set_to_none=True)
@@ -280,7 +329,7 @@ def train_world_model(
     report = {
         "config": asdict(cfg),
         "ensemble": asdict(model.config),
-        "train_transitions": int(n),
+        "train_transitions": int(n_transitions),
         "holdout_transitions": int(held.obs.shape[0]),
         "holdout_episode_ids": sorted(int(i) for i in np.unique(held.episode_ids)),
         "val_mse_initial": float(initial_mse.mean()),

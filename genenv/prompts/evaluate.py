@@ -1,28 +1,31 @@
-"""Score text prompts against a hand-written paraphrase set (data/paraphrases_*.yaml).
+"""Score text prompts against a prompt set with an expected value range per field.
 
-Per prompt:
-  direction-correct: every expected field moves the right way (by more than `DIRECTION_EPS`
-                     relative to its default) and every other field stays exactly at its default;
-  value-correct:     direction-correct and every expected value is within a factor
-                     `VALUE_FACTOR` of the expectation (gravity: or within `GRAVITY_ABS` m/s^2).
+A set is a YAML file (benchmarks/data/prompts_*.yaml) of {task, text, expect}; `expect` maps a
+field to [low, high]; every field not listed must stay at its default. Per prompt:
+  direction-correct: every listed field moves the way its range says (up when low > default, down
+                     when high < default; a range that holds the default accepts no move or a
+                     move within it) and every other field stays at its default (within 0.5%);
+  value-correct:     direction-correct and every listed field lands inside its range.
+Methods: "reader" (genenv.prompts.text), "embedding" (the learned mapping alone,
+genenv.prompts.embedding), "hybrid" (the reader, plus the learned mapping for fields the reader
+left untouched when the prompt has words the reader does not know).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from genenv.prompts.generate import DATA_DIR
-from genenv.worlds.spec import CONTEXT_FIELDS
+from genenv.worlds.spec import CONTEXT_FIELDS, GEOMETRIC_FIELDS
+from genenv.worlds.tasks import get_task
 
-HELDOUT_PATH = DATA_DIR / "paraphrases_heldout.yaml"
-DEV_PATH = DATA_DIR / "paraphrases_dev.yaml"
-DIRECTION_EPS = 0.03  # a field "moved" if it differs from its default by more than 3%
-VALUE_FACTOR = 1.6  # value-correct: within x/1.6 .. x*1.6 of the expected value
-GRAVITY_ABS = 0.5  # or, for gravity, within 0.5 m/s^2
+REPO = Path(__file__).resolve().parents[2]
+HELDOUT_PATH = REPO / "benchmarks" / "data" / "prompts_heldout.yaml"
+DEV_PATH = REPO / "benchmarks" / "data" / "prompts_dev.yaml"
+STAY_TOL = 0.005  # a field "stays at its default" within 0.5%
+METHODS = ("reader", "embedding", "hybrid")
 
 
 @dataclass
@@ -31,49 +34,84 @@ class PromptScore:
 
     text: str
     task: str
-    expect: dict[str, float]
+    expect: dict[str, list[float]]
     got: dict[str, float]  # fields that left their default
     direction_ok: bool
     value_ok: bool
 
 
-def load_paraphrases(path: str | Path = HELDOUT_PATH) -> list[dict]:
+def load_prompts(path: str | Path = HELDOUT_PATH) -> list[dict]:
+    if not Path(path).exists():
+        return []
     items = yaml.safe_load(Path(path).read_text())["prompts"]
     for item in items:
-        unknown = set(item["expect"]) - set(CONTEXT_FIELDS)
-        if unknown:
-            raise ValueError(f"{path}: unknown fields {sorted(unknown)} in {item['text']!r}")
+        get_task(item["task"])
+        for name, rng in item["expect"].items():
+            if name not in CONTEXT_FIELDS or len(rng) != 2 or rng[0] > rng[1]:
+                raise ValueError(f"{path}: bad expectation {name}: {rng} in {item['text']!r}")
     return items
 
 
-def _direction(name: str, value: float) -> int:
+def _moved(name: str, value: float) -> bool:
     default = CONTEXT_FIELDS[name][0]
-    if abs(value - default) <= DIRECTION_EPS * default:
-        return 0
-    return 1 if value > default else -1
+    return abs(value - default) > STAY_TOL * max(abs(default), 1e-9)
 
 
-def score_prompt(text: str, task: str, expect: dict[str, float], got: dict[str, float]):
+def score_prompt(text: str, task: str, expect: dict, got: dict[str, float]) -> PromptScore:
     """Score one prediction (`got`: every field's value) against its expectation."""
-    moved = {k: v for k, v in got.items() if v != CONTEXT_FIELDS[k][0]}
-    direction_ok = all(
-        _direction(k, got[k]) == _direction(k, v) for k, v in expect.items()
-    ) and not (set(moved) - set(expect))
+    moved = {k: v for k, v in got.items() if _moved(k, v)}
+    direction_ok = not (set(moved) - set(expect))
     value_ok = direction_ok
-    for k, v in expect.items():
-        close = abs(math.log(max(got[k], 1e-6) / max(v, 1e-6))) <= math.log(VALUE_FACTOR)
-        if k == "gravity":
-            close = close or abs(got[k] - v) <= GRAVITY_ABS
-        value_ok = value_ok and close
+    for name, (low, high) in expect.items():
+        default, value = CONTEXT_FIELDS[name][0], got[name]
+        if low > default:
+            right = value > default and _moved(name, value)
+        elif high < default:
+            right = value < default and _moved(name, value)
+        else:
+            right = not _moved(name, value) or low <= value <= high
+        direction_ok = direction_ok and right
+        value_ok = value_ok and right and low - 1e-6 <= value <= high + 1e-6
     return PromptScore(text, task, dict(expect), moved, direction_ok, value_ok)
 
 
-def score_text_prompts(path: str | Path = HELDOUT_PATH, use_rules: bool = True):
-    """Run the text pipeline on every prompt of a paraphrase file and score it."""
-    from genenv.prompts.text import predict_context
+def predict(items: list[dict], method: str = "reader") -> list[dict[str, float]]:
+    """Every field's value for each prompt under a method."""
+    from genenv.prompts.text import read_texts
 
-    scores: list[PromptScore] = []
-    for item in load_paraphrases(path):
-        pred = predict_context(item["task"], item["text"], use_rules=use_rules)
-        scores.append(score_prompt(item["text"], item["task"], item["expect"], pred.context))
-    return scores
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    readings = read_texts([i["task"] for i in items], [i["text"] for i in items])
+    if method == "reader":
+        return [r.context for r in readings]
+    from genenv.prompts.embedding import predict_fields
+
+    learned = predict_fields([i["text"] for i in items])
+    out = []
+    for item, reading, fields in zip(items, readings, learned, strict=True):
+        info = get_task(item["task"])
+        use = method == "embedding" or bool(reading.unknown_words)
+        context = (
+            {n: s[0] for n, s in CONTEXT_FIELDS.items()}
+            if method == "embedding"
+            else dict(reading.context)
+        )
+        touched = {u["field"] for u in reading.understood} if method == "hybrid" else set()
+        for name, value in fields.items():
+            english = not (reading.not_understood or "").startswith("the prompt does not read")
+            if not use or name in touched or not english:
+                continue
+            if name in GEOMETRIC_FIELDS and name not in info.geometric_fields:
+                continue
+            _, low, high, _ = CONTEXT_FIELDS[name]
+            context[name] = round(min(max(value, low), high), 2)
+        out.append(context)
+    return out
+
+
+def score_prompts(path: str | Path = HELDOUT_PATH, method: str = "reader") -> list[PromptScore]:
+    items = load_prompts(path)
+    return [
+        score_prompt(i["text"], i["task"], i["expect"], got)
+        for i, got in zip(items, predict(items, method), strict=True)
+    ]

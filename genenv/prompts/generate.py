@@ -2,7 +2,7 @@
 
 Each description mentions 0-3 context fields (phrase x intensity adverb x sentence form) mixed
 with distractor words about nothing physical, and carries its target: for every mentioned field,
-log(value / default). The text mapping (`genenv.prompts.text`) learns embedding -> target from them.
+log(value / default). The learned mapping (`genenv.prompts.embedding`) learns embedding -> target from them.
 """
 
 from __future__ import annotations

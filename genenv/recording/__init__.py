@@ -6,6 +6,7 @@ by a render-only copy of the real env (`genenv.worlds.drawing`).
 
 from genenv.recording.frames import hstack, label, trace_panel
 from genenv.recording.record import (
+    DEFAULT_KINDS,
     KINDS,
     RecordConfig,
     record_imagined,
@@ -23,6 +24,7 @@ from genenv.recording.video import (
 )
 
 __all__ = [
+    "DEFAULT_KINDS",
     "KINDS",
     "RecordConfig",
     "Rollout",

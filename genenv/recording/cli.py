@@ -1,6 +1,8 @@
-"""Write rollout videos (mp4/gif): a policy in the real MuJoCo world, in a world model, and side by
-side (the real rollout's actions replayed open loop in the world model, with predicted against
-real state traces). Optionally also to TensorBoard as animated GIFs."""
+"""Write rollout videos (mp4/gif) of a policy: in the real MuJoCo world ("real"), in a world model
+("imagined"), both from the same real start side by side with state traces ("side-by-side": the
+policy drives the dream too, closed loop, as in training), or with the real actions replayed open
+loop in the model ("open-loop": how far its predictions drift on their own). Optionally also to
+TensorBoard as animated GIFs."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from genenv import cli_args as ca
 from genenv.recording.record import (
+    DEFAULT_KINDS,
     KINDS,
     RecordConfig,
     record_imagined,
@@ -39,14 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=ca.out_dir, default=Path("recordings"), help="output folder")
     parser.add_argument(
         "--kinds",
-        default=",".join(KINDS),
-        help=f"comma-separated videos to write, from: {', '.join(KINDS)}",
+        default=",".join(DEFAULT_KINDS),
+        help=f"comma-separated videos to write, from: {', '.join(KINDS)} (side-by-side: the "
+        "policy closed loop in the dream; open-loop: the real actions replayed in the dream)",
     )
     parser.add_argument(
         "--size",
         type=ca.int_between(16, 2048),
-        default=128,
-        help="panel height and width (pixels)",
+        default=RecordConfig.size,
+        help="panel height and width in pixels (128: about 25%% faster on CPU, less legible)",
     )
     parser.add_argument(
         "--fps",
@@ -60,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="MuJoCo camera name; 'auto': the body-following 'track' camera for locomotion "
         "tasks, else the env's own view; 'default': the env's own view",
+    )
+    parser.add_argument(
+        "--image",
+        type=ca.in_file,
+        default=None,
+        help="pixel worlds: an image (any frame of the task's pixel camera) that becomes the "
+        "dream's first frame; the video shows the world's own decoded frames",
     )
     parser.add_argument(
         "--step", type=ca.nonneg_int, default=None, help="training step, for names and tags"
@@ -106,7 +117,15 @@ def run(args: argparse.Namespace) -> int:
         from genenv.models.checkpoint import load_checkpoint
 
         model = load_checkpoint(args.world, args.device, expect_task=spec.task)
+    elif args.image is not None:
+        raise ValueError("--image needs --world, a pixel world checkpoint (kind latent)")
     ca.check_writable(args.out)
+    from genenv.models.latent import LatentWorldModel
+
+    if isinstance(model, LatentWorldModel):
+        return _run_pixel(args, spec, kinds, formats, model)
+    if args.image is not None:
+        raise ValueError(f"--image needs a pixel world; {args.world} is a state world")
     policy = args.policy
     if policy != "random":
         from genenv.agents.sb3 import load_policy
@@ -129,9 +148,49 @@ def run(args: argparse.Namespace) -> int:
         elif kind == "imagined":
             paths = record_imagined(spec, model, policy, args.steps, **common)
         else:
-            paths = record_side_by_side(spec, model, policy, args.steps, **common)
+            open_loop = kind == "open-loop"
+            paths = record_side_by_side(
+                spec, model, policy, args.steps, open_loop=open_loop, **common
+            )
         for path in paths.values():
             print(f"wrote {path}")
     if args.tensorboard is not None:
         print(f"logged {len(kinds)} video(s) under videos/ in {args.tensorboard}")
+    return 0
+
+
+def _run_pixel(args, spec: WorldSpec, kinds, formats, model) -> int:
+    """Videos of a pixel world: its decoded frames (from --image or a real start), or
+    side-by-side with the real camera frames."""
+    from genenv.recording.pixels import pixel_side_by_side_frames, record_pixel_dream
+    from genenv.recording.record import video_name
+    from genenv.recording.video import write_video
+
+    policy = args.policy
+    if policy != "random":
+        from genenv.agents.sb3 import load_policy
+
+        policy = load_policy(policy)
+    frame = None
+    if args.image is not None:
+        from genenv.prompts.image_latent import read_image_prompt
+
+        frame = read_image_prompt(model, args.image).frame
+        kinds = ["imagined"]
+    from genenv.envs._world import task_dt
+
+    fps = args.fps or max(1, round(1.0 / task_dt(spec.task)))
+    kinds = [k for k in kinds if k in ("imagined", "side-by-side")]
+    if not kinds:
+        raise ValueError("a pixel world records --kinds imagined and/or side-by-side")
+    for kind in kinds:
+        if kind == "imagined":
+            frames = record_pixel_dream(model, frame, policy, args.steps, args.size)
+            name = "image-prompt" if frame is not None else "imagined"
+        else:
+            frames = pixel_side_by_side_frames(model, spec, policy, args.steps, args.size, 0)
+            name = kind
+        stem = Path(args.out) / video_name(spec, name, args.step)
+        for fmt in formats:
+            print(f"wrote {write_video(frames, stem.with_suffix(f'.{fmt}'), fps)}")
     return 0

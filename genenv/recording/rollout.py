@@ -11,8 +11,8 @@ from typing import Any
 import mujoco
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from genenv.progress import progress_bar
 from genenv.worlds import WorldSpec
 from genenv.worlds.drawing import (
     PoseRenderer,
@@ -117,7 +117,13 @@ def rollout_real(
                 frames.append(render_env(env))
 
         snap()
-        for _ in tqdm(range(steps), desc=f"real {spec.task}", disable=not progress, leave=False):
+        for _ in progress_bar(
+            range(steps),
+            desc=f"real {spec.task} steps",
+            unit="step",
+            disable=not progress,
+            leave=False,
+        ):
             action = act(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
             observations.append(obs)
@@ -183,7 +189,13 @@ def rollout_imagined(
         first = np.asarray(init_obs, np.float64) if init_obs is not None else obs[0].cpu().numpy()
         observations, taken, rewards, uncert = [first], [], [], []
         terminated = False
-        bar = tqdm(range(steps), desc=f"imagined {spec.task}", disable=not progress, leave=False)
+        bar = progress_bar(
+            range(steps),
+            desc=f"imagined {spec.task} steps",
+            unit="step",
+            disable=not progress,
+            leave=False,
+        )
         for t in bar:
             action = actions[t] if actions is not None else act(observations[-1])
             a = torch.as_tensor(action, dtype=torch.float32, device=device)[None]

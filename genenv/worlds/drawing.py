@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from tqdm.auto import tqdm
 
+from genenv.progress import progress_bar
 from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import TASKS, get_task
 
@@ -213,7 +213,9 @@ class PoseRenderer:
         root = np.zeros(self.decoder.num_root) if root0 is None else np.asarray(root0, np.float64)
         frames, velocity = [], None
         obs = np.asarray(obs, dtype=np.float64)
-        for o in tqdm(obs, desc="render", disable=not progress, leave=False):
+        for o in progress_bar(
+            obs, desc="render frames", unit="frame", disable=not progress, leave=False
+        ):
             v = self.decoder.root_velocity(o)
             if velocity is not None:  # trapezoidal rule between consecutive observations
                 root = root + 0.5 * self.dt * (velocity + v)

@@ -1,0 +1,338 @@
+"""Pixel worlds: quality, speed, goal-image planning, pixel agents and cost of the latent model.
+
+Per task, a latent pixel world (`genenv train-world --kind latent`, 64x64 frames) is read from
+--workdir/<Task>-world (trained beforehand on --workdir/<Task>-data, see --train), then:
+- quality: on a fresh random-action test set (collect seed 101, never trained on): the linear probe
+  z -> true state (fit at training time on training latents) as R² on test latents; decoded-frame
+  PSNR and SSIM after 1, 5 and 20 open-loop steps (real actions) against the copy-last-frame
+  baseline (the real frame at the window start), on up to 200 windows that fit in an episode;
+- speed: imagined steps/s of `PixelDreamVectorEnv` at 256 envs with latent and with pixel
+  observations, and real MuJoCo steps/s with rendering (8 envs, 64x64, stepped and rendered one
+  after another as a SyncVectorEnv does on one thread), in the same process run;
+- planning (Reacher): 50 held-out goals, seeds 1000-1049: reset(seed), k ~ U{10..40} random
+  actions, the frame is the goal image; then reset(seed) again (same target dot) and plan 50
+  real steps with CEM in latent space (horizon 8, 128 samples, 2 iterations). Success: final
+  fingertip within 0.05 m of the goal's fingertip. Same goals with uniform random actions;
+- agents (InvertedPendulum): SB3 PPO (default settings, seed 100) on latent observations in the
+  pixel dream, tested in the real env through the same encoder on real frames (5 episodes);
+- cost: training wall time and gradient steps from the checkpoint.
+
+Usage:  python benchmarks/pixel_world.py --workdir /tmp/i9/pw --threads 1 [--parts quality,...]
+Results merge into benchmarks/results/pixel_world.json (+ .md) after every part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genenv.bench.measure import machine_line
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT_JSON, OUT_MD = RESULTS / "pixel_world.json", RESULTS / "pixel_world.md"
+TEST_SEED, GOAL_SEEDS, AGENT_SEED = 101, range(1000, 1050), 100
+PARTS = ("quality", "speed", "planning", "agents", "cost")
+
+
+def ssim(a: np.ndarray, b: np.ndarray, k: int = 7) -> float:
+    """Mean SSIM of two (H, W, 3) uint8 images (uniform k x k window, per channel)."""
+    from numpy.lib.stride_tricks import sliding_window_view as win
+
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def m(z):
+        return win(z, (k, k), axis=(0, 1)).mean(axis=(-2, -1))
+
+    mx, my = m(x), m(y)
+    vx, vy, cxy = m(x * x) - mx**2, m(y * y) - my**2, m(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def quality(task: str, model, workdir: Path) -> dict:
+    from genenv.data import collect, load_pixel_transitions
+    from genenv.models.latent_train import _Windows
+
+    test = workdir / f"{task}-test"
+    if not (test / "metadata.json").exists():
+        collect(task, 3000, test, seed=TEST_SEED, progress=False, pixels=model.config.image_size)
+    px = load_pixel_transitions(test)
+    w = _Windows(px, torch.device("cpu"))
+    z = model.encode(w.stack(torch.arange(len(px.transitions))))
+    est, true = model.probe_state(z).numpy(), px.transitions.obs
+    r2 = 1 - ((true - est) ** 2).sum(0) / ((true - true.mean(0)) ** 2).sum(0).clip(1e-8)
+    out = {"probe_r2_test": float(r2.mean()), "test_transitions": len(px.transitions)}
+    rng = np.random.default_rng(TEST_SEED)
+    for k in (1, 5, 20):
+        starts = torch.as_tensor(rng.permutation(len(px.transitions)))
+        idx, mask = w.window(starts, k)
+        ok = mask.all(1)
+        starts, idx = starts[ok][:200], idx[ok][:200]
+        if len(starts) == 0:
+            out[f"k{k}"] = {"windows": 0}
+            continue
+        zz = model.encode(w.stack(starts))
+        for h in range(k):
+            zz = model.step(zz, w.act[idx[:, h]], w.ctx[idx[:, h]]).obs
+        pred = model.render(zz).numpy()
+        real = w.frames[w.cur[idx[:, -1]] + 1].numpy()
+        last = w.frames[w.cur[starts]].numpy()
+        out[f"k{k}"] = {
+            "windows": len(starts),
+            "psnr": float(np.mean([psnr(p, r) for p, r in zip(pred, real, strict=True)])),
+            "ssim": float(np.mean([ssim(p, r) for p, r in zip(pred, real, strict=True)])),
+            "copy_psnr": float(np.mean([psnr(p, r) for p, r in zip(last, real, strict=True)])),
+            "copy_ssim": float(np.mean([ssim(p, r) for p, r in zip(last, real, strict=True)])),
+        }
+    return out
+
+
+def speed(task: str, model, n: int = 256) -> dict:
+    from genenv.envs.pixels import PixelDreamVectorEnv
+    from genenv.worlds.cameras import make_pixel_env
+
+    out = {"num_envs": n, "threads": torch.get_num_threads()}
+    for obs_type in ("latent", "pixels"):
+        env = PixelDreamVectorEnv(task, model, n, obs_type=obs_type, validate_actions=False)
+        env.reset_tensor(seed=0)
+        lo, hi = env._low, env._high
+        acts = [lo + (hi - lo) * torch.rand(n, lo.numel()) for _ in range(30)]
+        env.step_tensor(acts[0])
+        t0 = time.perf_counter()
+        for a in acts:
+            env.step_tensor(a)
+        out[f"imagined_{obs_type}_steps_per_s"] = 30 * n / (time.perf_counter() - t0)
+    envs = [make_pixel_env(task, model.config.image_size) for _ in range(8)]
+    for i, e in enumerate(envs):
+        e.reset(seed=i)
+        e.render()
+    t0, steps = time.perf_counter(), 0
+    for _ in range(25):
+        for e in envs:
+            _, _, term, trunc, _ = e.step(e.action_space.sample())
+            e.render()
+            steps += 1
+            if term or trunc:
+                e.reset()
+    out["real_render_steps_per_s"] = steps / (time.perf_counter() - t0)
+    for e in envs:
+        e.close()
+    for obs_type in ("latent", "pixels"):
+        out[f"ratio_{obs_type}"] = (
+            out[f"imagined_{obs_type}_steps_per_s"] / out["real_render_steps_per_s"]
+        )
+    return out
+
+
+def _goal(task: str, seed: int, size: int):
+    from genenv.agents.goal import fingertip
+    from genenv.worlds.cameras import make_pixel_env
+
+    env = make_pixel_env(task, size)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    for _ in range(int(np.random.default_rng(seed).integers(10, 41))):
+        env.step(env.action_space.sample())
+    frame, tip = env.render(), fingertip(env)
+    env.close()
+    return frame, tip
+
+
+def planning(task: str, model, goals=GOAL_SEEDS) -> dict:
+    from genenv.agents.goal import plan_to_goal
+    from genenv.agents.planner import PlannerConfig
+
+    cfg = PlannerConfig(horizon=8, num_samples=128, num_iterations=2, num_elites=16)
+    rows = {"planner": [], "random": []}
+    secs = []
+    for seed in goals:
+        frame, tip = _goal(task, seed, model.config.image_size)
+        for policy in rows:
+            run = plan_to_goal(model, frame, 50, cfg, seed=seed, policy=policy)
+            rows[policy].append(float(np.linalg.norm(run.fingertip[-1][:2] - tip[:2])))
+            secs += run.plan_seconds
+    out = {"goals": len(rows["planner"]), "threshold_m": 0.05, "seconds_per_plan": np.mean(secs)}
+    for policy, d in rows.items():
+        out[f"{policy}_success"] = float(np.mean(np.asarray(d) < 0.05))
+        out[f"{policy}_final_distance_mean"] = float(np.mean(d))
+    return out
+
+
+def agents(task: str, model, timesteps: int) -> dict:
+    from stable_baselines3 import PPO
+
+    from genenv.envs.pixels import PixelDreamVectorEnv
+    from genenv.envs.sb3 import DreamSB3VecEnv
+    from genenv.worlds.cameras import make_pixel_env
+
+    venv = DreamSB3VecEnv(PixelDreamVectorEnv(task, model, 16))
+    agent = PPO("MlpPolicy", venv, seed=AGENT_SEED, verbose=0, device="cpu")
+    t0 = time.perf_counter()
+    agent.learn(timesteps)
+    train_s = time.perf_counter() - t0
+    returns = []
+    env = make_pixel_env(task, model.config.image_size)
+    for ep in range(5):
+        env.reset(seed=AGENT_SEED + ep)
+        prev = cur = env.render()
+        total, done = 0.0, False
+        while not done:
+            z = model.encode(torch.as_tensor(np.stack([prev, cur])[None]))[0].numpy()
+            action, _ = agent.predict(z, deterministic=True)
+            _, r, term, trunc, _ = env.step(action)
+            total, done = total + float(r), term or trunc
+            prev, cur = cur, env.render()
+        returns.append(total)
+    env.close()
+    data = json.loads((Path(model._ckpt) / "metadata.json").read_text())
+    return {
+        "imagined_steps": timesteps,
+        "train_s": train_s,
+        "real_return_mean": float(np.mean(returns)),
+        "real_return_std": float(np.std(returns)),
+        "episodes": len(returns),
+        "world_data_path": data.get("data_path"),
+    }
+
+
+def cost(model) -> dict:
+    meta = json.loads((Path(model._ckpt) / "metadata.json").read_text())
+    t = meta["training"]
+    return {
+        "time_s": t["time_s"],
+        "grad_steps": t["grad_steps"],
+        "stopped": t["stopped"],
+        "world_size": t["world_size"],
+        "batch_size": t["config"]["batch_size"],
+        "val": {
+            k: meta["validation"].get(k)
+            for k in (
+                "collapse/probe_r2",
+                "collapse/effective_rank",
+                "collapse/latent_std_min",
+                "eval/decoded_psnr",
+            )
+        },
+    }
+
+
+def to_markdown(res: dict) -> str:
+    lines = ["# Pixel worlds (benchmarks/pixel_world.py)", ""]
+    lines += [f"- {k}: {v}" for k, v in res["header"].items()]
+    lines.append("")
+    for task, parts in res["tasks"].items():
+        lines.append(f"## {task}")
+        for part, value in parts.items():
+            lines.append(f"### {part}")
+            lines.append("```")
+            lines.append(json.dumps(value, indent=1, default=float))
+            lines.append("```")
+    lines.append("## Goals")
+    lines += [f"- {g}" for g in res.get("goals", [])]
+    return "\n".join(lines) + "\n"
+
+
+def goal_lines(res: dict) -> list[str]:
+    out = []
+    r = res["tasks"].get("Reacher", {})
+    if "planning" in r:
+        p = r["planning"]
+        met = p["planner_success"] >= 0.9 and p["seconds_per_plan"] <= 5
+        out.append(
+            f"Reacher goal-image planning >= 0.9 success at <= 5 s/plan: {'MET' if met else 'NOT MET'}"
+            f" ({p['planner_success']:.2f} success, random {p['random_success']:.2f}, "
+            f"{p['seconds_per_plan']:.3f} s/plan, {p['goals']} goals)"
+        )
+    for task, parts in res["tasks"].items():
+        if "speed" in parts:
+            s = parts["speed"]
+            ok = min(s["ratio_latent"], s["ratio_pixels"]) >= 100
+            out.append(
+                f"{task} speed >= 100x real with rendering: {'MET' if ok else 'NOT MET'} "
+                f"(latent {s['ratio_latent']:.0f}x, pixels {s['ratio_pixels']:.0f}x)"
+            )
+        if "agents" in parts and task == "InvertedPendulum":
+            a = parts["agents"]
+            ok = a["real_return_mean"] >= 1000
+            out.append(
+                f"InvertedPendulum pixel agent real return 1000 from <= 5k real frames: "
+                f"{'MET' if ok else 'NOT MET'} ({a['real_return_mean']:.0f} +- "
+                f"{a['real_return_std']:.0f})"
+            )
+        if "cost" in parts:
+            c = parts["cost"]
+            out.append(f"{task} training cost: {c['time_s']:.0f} s, {c['grad_steps']} steps")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", type=Path, required=True, help="holds <Task>-world checkpoints")
+    p.add_argument("--tasks", default="Reacher,InvertedPendulum", help="comma-separated tasks")
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated: {PARTS}")
+    p.add_argument("--goals", type=int, default=50, help="held-out planning goals")
+    p.add_argument("--agent-steps", type=int, default=100_000, help="imagined PPO steps")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--note", default="", help="what was cut, added to the header")
+    p.add_argument("--results", type=Path, default=RESULTS, help="folder of the tables")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    from genenv.models.checkpoint import load_checkpoint
+
+    out_json, out_md = args.results / OUT_JSON.name, args.results / OUT_MD.name
+    res = json.loads(out_json.read_text()) if out_json.exists() else {"tasks": {}}
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    res["header"] = {
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": machine_line(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "git": git.stdout.strip(),
+        "cut": args.note,
+    }
+    parts = [s for s in args.parts.split(",") if s]
+    for task in args.tasks.split(","):
+        ckpt = args.workdir / f"{task}-world"
+        model = load_checkpoint(ckpt)
+        model._ckpt = str(ckpt)
+        out = res["tasks"].setdefault(task, {})
+        for part in parts:
+            if part == "planning" and task != "Reacher":
+                continue
+            if part == "agents" and task != "InvertedPendulum":
+                continue
+            t0 = time.perf_counter()
+            with torch.no_grad() if part != "agents" else torch.enable_grad():
+                if part == "quality":
+                    out[part] = quality(task, model, args.workdir)
+                elif part == "speed":
+                    out[part] = speed(task, model)
+                elif part == "planning":
+                    out[part] = planning(task, model, GOAL_SEEDS[: args.goals])
+                elif part == "agents":
+                    out[part] = agents(task, model, args.agent_steps)
+                else:
+                    out[part] = cost(model)
+            out[part]["part_wall_s"] = round(time.perf_counter() - t0, 1)
+            res["goals"] = goal_lines(res)
+            args.results.mkdir(exist_ok=True)
+            out_json.write_text(json.dumps(res, indent=1, default=float))
+            out_md.write_text(to_markdown(res))
+            print(f"{task} {part}: {json.dumps(out[part], default=float)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
