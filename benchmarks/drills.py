@@ -19,7 +19,7 @@ the table benchmarks/results/drills.md is rewritten after every finished piece):
            1M steps (least-squares slope after a 1M-step warm-up).
 
 Usage:  python benchmarks/drills.py [--work /tmp/genenv-drills] [--parts inputs,hostile,...]
-        [--kill-trials 8] [--soak-steps 20000000] [--fresh]
+        [--kill-trials 6] [--soak-steps 20000000] [--fresh]
 Kill timings draw from seeds 100 + trial. Run it through `/work/bin/heavy shared ...`.
 """
 
