@@ -224,7 +224,7 @@ def add_common(parser: argparse.ArgumentParser, progress: bool = True) -> None:
         type=threads,
         default=DEFAULT_THREADS,
         help="torch CPU threads; 1 keeps its speed when other processes share the machine "
-        "(see the README's Threads section)",
+        "(README: 'The command line')",
     )
     if progress:
         parser.add_argument(
@@ -254,11 +254,13 @@ def one_line(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         text = err.strerror
         if err.errno == errno.ENOSPC:
-            text = "no space left on device (everything committed before it is kept)"
+            text = "no space left on device (what was written before stays whole)"
         if err.filename is not None:
             text += f": {os.fsdecode(err.filename)}"
         if err.filename2 is not None:
             text += f" -> {os.fsdecode(err.filename2)}"
+    elif isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        text = f"out of memory ({str(err).splitlines()[0] if str(err) else 'no detail'})"
     elif isinstance(err, UnicodeError):
         text = f"text is not valid UTF-8 ({err.reason})"
     else:

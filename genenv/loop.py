@@ -718,7 +718,11 @@ def run(args: argparse.Namespace) -> int:
         from genenv.agents.recipe import load_recipe
 
         load_recipe(config.recipe_path(), config.task)  # and the recipe, before any folder exists
-        if args.out.exists() and any(args.out.iterdir()):
+        litter = (".tmp", ".genenv-write-test")  # what a run killed in its first second leaves
+        if args.out.exists() and any(
+            not (p.name.endswith(litter[0]) or p.name.startswith(litter[1]))
+            for p in args.out.iterdir()
+        ):
             raise ValueError(
                 f"{args.out} exists and is not empty; use --resume {args.out} or a new --out"
             )
