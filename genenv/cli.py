@@ -38,6 +38,16 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {one_line(ValueError(message))} (see --help)\n")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default unless it is empty (None/False) or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def _top_parser() -> argparse.ArgumentParser:
     lines = "\n".join(f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items())
     return CommandParser(
@@ -115,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = CommandParser(
         prog=f"genenv {name}",
         description=(module.__doc__ or help_).strip(),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     module.add_arguments(parser)
     try:

@@ -224,7 +224,7 @@ def add_common(parser: argparse.ArgumentParser, progress: bool = True) -> None:
         type=threads,
         default=DEFAULT_THREADS,
         help="torch CPU threads; 1 keeps its speed when other processes share the machine "
-        "(see the README's Threads section)",
+        "(README: 'The command line')",
     )
     if progress:
         parser.add_argument(

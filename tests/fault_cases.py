@@ -734,6 +734,17 @@ def _file_cases() -> list[Case]:
     ]  # fmt: skip
     for name in ("malformed YAML", "a list", "unknown key", "budget.iterations 0"):
         add(Case(f"run --worlds: {name}", "run", (*BASE["run"], "--worlds", f"{{curriculum:{name}}}"), "bad curriculum"))  # fmt: skip
+    # plan (a pixel world's planner)
+    pl = BASE["plan"]
+    c += [
+        Case("plan --world <an ensemble, not a pixel world>", "plan", _set(pl, "--goal-image", "{image:goal}"), "wrong kind of file"),
+        Case("plan --world {data}", "plan", _set(pl, "--world", "{data}"), "wrong kind of file"),
+        Case("plan --world <missing>", "plan", _set(pl, "--world", missing), "missing file"),
+        Case("plan --goal-image <text>", "plan", _set(pl, "--goal-image", "{image:text}"), "bad image"),
+        Case("plan --goal-image <bomb>", "plan", _set(pl, "--goal-image", "{image:bomb}"), "bad image"),
+        Case("plan --method bogus", "plan", (*pl, "--method", "bogus"), "bad choice"),
+        Case("plan --video <existing file>", "plan", (*pl, "--video", "{file}"), "out is a file"),
+    ]  # fmt: skip
     # rank
     rk = BASE["rank"]
     rank_one = ("rank", "--world", "{world}", "--episodes", "1", "--policies")
@@ -957,6 +968,10 @@ def make_fixtures(root: str | os.PathLike, inprocess: bool = False) -> dict[str,
     (images / "truncated.png").write_bytes(_png(64, 64)[:40])
     for name in ("bomb", "text", "empty", "truncated"):
         fx[f"image:{name}"] = str(images / f"{name}.png")
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (120, 120, 120)).save(images / "goal.png")
+    fx["image:goal"] = str(images / "goal.png")
     return fx
 
 

@@ -109,3 +109,15 @@ def test_wrong_kind_of_world_and_start_poses(reacher):
 
     want = reacher.encode(torch.as_tensor(_pose_frame(env.specs[0], 16)[None]))
     assert torch.allclose(env.reset_tensor(seed=0), want)
+
+
+def test_start_frames_straight_from_render(reacher):
+    from genenv.worlds.cameras import make_pixel_env
+
+    env = make_pixel_env("Reacher", 16)
+    env.reset(seed=3)
+    frame = env.render()  # MuJoCo's frames are flipped views (negative strides)
+    env.close()
+    venv = PixelDreamVectorEnv("Reacher", reacher, num_envs=2, start_frames=frame[None])
+    want = reacher.encode(torch.as_tensor(np.array(frame[None])))
+    assert torch.allclose(venv.reset_tensor(seed=0), want.expand(2, -1))
