@@ -19,7 +19,7 @@ the table benchmarks/results/drills.md is rewritten after every finished piece):
            1M steps (least-squares slope after a 1M-step warm-up).
 
 Usage:  python benchmarks/drills.py [--work /tmp/genenv-drills] [--parts inputs,hostile,...]
-        [--kill-trials 8] [--soak-steps 20000000] [--fresh]
+        [--kill-trials 6] [--soak-steps 20000000] [--fresh]
 Kill timings draw from seeds 100 + trial. Run it through `/work/bin/heavy shared ...`.
 """
 
@@ -49,7 +49,7 @@ from genenv.bench.measure import machine_line, provenance  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 JSON_OUT, MD_OUT = RESULTS / "drills.json", RESULTS / "drills.md"
 PARTS = ("inputs", "hostile", "kills", "disk", "soak")
-KILL_PLAN = {"collect": 2, "train-world": 2, "run": 2, "curriculum": 2}  # kills per trial
+KILL_PLAN = {"collect": 3, "train-world": 2, "run": 2, "curriculum": 2}  # kills per trial
 
 
 # -- results file -----------------------------------------------------------------------------------
@@ -714,13 +714,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/genenv-drills"))
     parser.add_argument("--parts", default=",".join(PARTS))
-    parser.add_argument("--kill-trials", type=int, default=8, help="trials per command")
+    parser.add_argument("--kill-trials", type=int, default=6, help="trials per command")
     parser.add_argument("--soak-steps", type=int, default=20_000_000)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     results = load_results(args.fresh)
-    cut = [f"{args.kill_trials} kill trials per command (2 kills each)",
+    cut = [f"{args.kill_trials} kill trials per command ({KILL_PLAN} kills each)",
            f"soak {args.soak_steps / 1e6:.0f}M dream steps (tiny ensemble, 1024 envs, CPU)"]  # fmt: skip
     fx = Fixtures(args.work)
     # most important first: a run cut short at session end still has the kill counts
