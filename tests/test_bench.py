@@ -103,3 +103,26 @@ def test_table_header_and_limit_follow_the_measurement():
     share = flops[200] / 100e9 * rates[200]
     assert f"matmuls are {share:.0%}" in limit
     assert "met" in text and "4 elites" in text
+
+
+def test_a_run_saves_after_each_section_and_says_what_is_unfinished():
+    from genenv.bench import run_all
+
+    cfg = BenchConfig(
+        tasks=["InvertedPendulum", "HalfCheetah"],
+        num_envs=[2],
+        min_seconds=0.01,
+        max_iters=2,
+        widths=[8],
+        skip=["real", "memory", "ppo"],
+    )
+    saved = []
+    res = run_all(cfg, save=lambda r: saved.append((list(r["unfinished"]), to_markdown(r))))
+    assert [s[0] for s in saved][:3] == [
+        ["throughput HalfCheetah", "model width"],
+        ["model width"],
+        [],
+    ]
+    assert saved[-1][0] == []  # the last save is the whole table
+    assert "**Incomplete**: the run stopped before throughput HalfCheetah" in saved[0][1]
+    assert "Incomplete" not in saved[-1][1] and "unfinished" not in res

@@ -40,7 +40,11 @@ def header_lines(res: dict[str, Any]) -> list[str]:
         f"Date: {prov.get('date', 'not recorded')}; code: {prov.get('git', 'not recorded')}.",
         "",
         f"Cut to fit: {'; '.join(cuts)}.",
-    ]
+    ] + (
+        ["", f"**Incomplete**: the run stopped before {', '.join(res['unfinished'])}."]
+        if res.get("unfinished")
+        else []
+    )
 
 
 def to_markdown(res: dict[str, Any]) -> str:
