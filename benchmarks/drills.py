@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import calendar
 import json
 import os
 import pickle
@@ -460,6 +461,9 @@ def part_kills(fx: Fixtures, results: dict, trials: int, cut: list[str]) -> dict
             key = f"{name}-{trial}"
             if key in done:
                 continue
+            if past(STOP_AT):
+                cut.append(f"kill trials stopped at the --stop-at time after {len(done)} trials")
+                return summarize_kills(done)
             work = fx.work / "kills" / key
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
@@ -471,6 +475,13 @@ def part_kills(fx: Fixtures, results: dict, trials: int, cut: list[str]) -> dict
             save(results, cut)
             shutil.rmtree(work, ignore_errors=True)
     return summarize_kills(done)
+
+
+STOP_AT: float | None = None  # epoch seconds after which no new piece of work starts
+
+
+def past(when: float | None) -> bool:
+    return when is not None and time.time() > when
 
 
 def summarize_kills(rows: dict) -> dict:
@@ -717,7 +728,14 @@ def main() -> None:
     parser.add_argument("--kill-trials", type=int, default=6, help="trials per command")
     parser.add_argument("--soak-steps", type=int, default=20_000_000)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument(
+        "--stop-at", help="HH:MM (UTC): start no new part or kill trial after this time"
+    )
     args = parser.parse_args()
+    global STOP_AT
+    if args.stop_at:
+        hh, mm = (int(x) for x in args.stop_at.split(":"))
+        STOP_AT = calendar.timegm((*time.gmtime()[:3], hh, mm, 0))
     parts = [p for p in args.parts.split(",") if p]
     results = load_results(args.fresh)
     cut = [f"{args.kill_trials} kill trials per command ({KILL_PLAN} kills each)",
@@ -727,16 +745,16 @@ def main() -> None:
     if "kills" in parts:
         part_kills(fx, results, args.kill_trials, cut)
         save(results, cut)
-    if "hostile" in parts:
+    if "hostile" in parts and not past(STOP_AT):
         results["parts"]["hostile"] = part_hostile(fx, results)
         save(results, cut)
-    if "soak" in parts:
+    if "soak" in parts and not past(STOP_AT):
         results["parts"]["soak"] = part_soak(args.soak_steps)
         save(results, cut)
-    if "disk" in parts:
+    if "disk" in parts and not past(STOP_AT):
         results["parts"]["disk"] = part_disk(fx, results)
         save(results, cut)
-    if "inputs" in parts:
+    if "inputs" in parts and not past(STOP_AT):
         results["parts"]["inputs"] = part_inputs(fx, results)
         save(results, cut)
     print(MD_OUT.read_text())
