@@ -19,7 +19,7 @@ the table benchmarks/results/drills.md is rewritten after every finished piece):
            1M steps (least-squares slope after a 1M-step warm-up).
 
 Usage:  python benchmarks/drills.py [--work /tmp/genenv-drills] [--parts inputs,hostile,...]
-        [--kill-trials 8] [--soak-steps 20000000] [--fresh]
+        [--kill-trials 6] [--soak-steps 20000000] [--fresh]
 Kill timings draw from seeds 100 + trial. Run it through `/work/bin/heavy shared ...`.
 """
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import calendar
 import json
 import os
 import pickle
@@ -49,7 +50,7 @@ from genenv.bench.measure import machine_line, provenance  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 JSON_OUT, MD_OUT = RESULTS / "drills.json", RESULTS / "drills.md"
 PARTS = ("inputs", "hostile", "kills", "disk", "soak")
-KILL_PLAN = {"collect": 2, "train-world": 2, "run": 2, "curriculum": 2}  # kills per trial
+KILL_PLAN = {"collect": 3, "train-world": 2, "run": 2, "curriculum": 2}  # kills per trial
 
 
 # -- results file -----------------------------------------------------------------------------------
@@ -460,6 +461,9 @@ def part_kills(fx: Fixtures, results: dict, trials: int, cut: list[str]) -> dict
             key = f"{name}-{trial}"
             if key in done:
                 continue
+            if past(STOP_AT):
+                cut.append(f"kill trials stopped at the --stop-at time after {len(done)} trials")
+                return summarize_kills(done)
             work = fx.work / "kills" / key
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
@@ -471,6 +475,13 @@ def part_kills(fx: Fixtures, results: dict, trials: int, cut: list[str]) -> dict
             save(results, cut)
             shutil.rmtree(work, ignore_errors=True)
     return summarize_kills(done)
+
+
+STOP_AT: float | None = None  # epoch seconds after which no new piece of work starts
+
+
+def past(when: float | None) -> bool:
+    return when is not None and time.time() > when
 
 
 def summarize_kills(rows: dict) -> dict:
@@ -714,29 +725,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/genenv-drills"))
     parser.add_argument("--parts", default=",".join(PARTS))
-    parser.add_argument("--kill-trials", type=int, default=8, help="trials per command")
+    parser.add_argument("--kill-trials", type=int, default=6, help="trials per command")
     parser.add_argument("--soak-steps", type=int, default=20_000_000)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument(
+        "--stop-at", help="HH:MM (UTC): start no new part or kill trial after this time"
+    )
     args = parser.parse_args()
+    global STOP_AT
+    if args.stop_at:
+        hh, mm = (int(x) for x in args.stop_at.split(":"))
+        STOP_AT = calendar.timegm((*time.gmtime()[:3], hh, mm, 0))
     parts = [p for p in args.parts.split(",") if p]
     results = load_results(args.fresh)
-    cut = [f"{args.kill_trials} kill trials per command (2 kills each)",
+    cut = [f"{args.kill_trials} kill trials per command ({KILL_PLAN} kills each)",
            f"soak {args.soak_steps / 1e6:.0f}M dream steps (tiny ensemble, 1024 envs, CPU)"]  # fmt: skip
     fx = Fixtures(args.work)
     # most important first: a run cut short at session end still has the kill counts
     if "kills" in parts:
         part_kills(fx, results, args.kill_trials, cut)
         save(results, cut)
-    if "hostile" in parts:
+    if "hostile" in parts and not past(STOP_AT):
         results["parts"]["hostile"] = part_hostile(fx, results)
         save(results, cut)
-    if "soak" in parts:
+    if "soak" in parts and not past(STOP_AT):
         results["parts"]["soak"] = part_soak(args.soak_steps)
         save(results, cut)
-    if "disk" in parts:
+    if "disk" in parts and not past(STOP_AT):
         results["parts"]["disk"] = part_disk(fx, results)
         save(results, cut)
-    if "inputs" in parts:
+    if "inputs" in parts and not past(STOP_AT):
         results["parts"]["inputs"] = part_inputs(fx, results)
         save(results, cut)
     print(MD_OUT.read_text())

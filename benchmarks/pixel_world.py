@@ -175,29 +175,16 @@ def planning(task: str, model, goals=GOAL_SEEDS) -> dict:
 def agents(task: str, model, timesteps: int) -> dict:
     from stable_baselines3 import PPO
 
+    from genenv.agents.pixel_eval import evaluate_pixel_policy
     from genenv.envs.pixels import PixelDreamVectorEnv
     from genenv.envs.sb3 import DreamSB3VecEnv
-    from genenv.worlds.cameras import make_pixel_env
 
     venv = DreamSB3VecEnv(PixelDreamVectorEnv(task, model, 16))
     agent = PPO("MlpPolicy", venv, seed=AGENT_SEED, verbose=0, device="cpu")
     t0 = time.perf_counter()
     agent.learn(timesteps)
     train_s = time.perf_counter() - t0
-    returns = []
-    env = make_pixel_env(task, model.config.image_size)
-    for ep in range(5):
-        env.reset(seed=AGENT_SEED + ep)
-        prev = cur = env.render()
-        total, done = 0.0, False
-        while not done:
-            z = model.encode(torch.as_tensor(np.stack([prev, cur])[None]))[0].numpy()
-            action, _ = agent.predict(z, deterministic=True)
-            _, r, term, trunc, _ = env.step(action)
-            total, done = total + float(r), term or trunc
-            prev, cur = cur, env.render()
-        returns.append(total)
-    env.close()
+    returns = evaluate_pixel_policy(model, agent, episodes=5, seed=AGENT_SEED)
     data = json.loads((Path(model._ckpt) / "metadata.json").read_text())
     return {
         "imagined_steps": timesteps,
@@ -327,6 +314,7 @@ def main() -> None:
                 else:
                     out[part] = cost(model)
             out[part]["part_wall_s"] = round(time.perf_counter() - t0, 1)
+            out[part]["ran"] = f"{res['header']['date']} at {res['header']['git']}"
             res["goals"] = goal_lines(res)
             args.results.mkdir(exist_ok=True)
             out_json.write_text(json.dumps(res, indent=1, default=float))

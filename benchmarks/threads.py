@@ -117,28 +117,30 @@ def measure(kind: str, threads: int, busy: bool, arg: float) -> dict:
 
 def _table(res: dict) -> str:
     lines = [
-        "# Torch threads: 1 against torch's default, quiet and next to a busy process",
+        "# Torch threads: 1 against torch's default, alone and next to one busy process",
         "",
         f"Command: `{res['provenance']['command']}`  ",
         f"Machine: {res['machine']}  ",
         f"Date: {res['provenance']['date']}, git {res['provenance']['git']}  ",
         f"Cut: {res['cut']}",
         "",
-        "Each point: a fresh process; 'busy' = one competing process doing torch matmuls at "
-        "torch's default threads. dream = HalfCheetah x 1024 imagined envs (steps/s, higher is "
+        "Each point: a fresh process. 'none added' = only what else ran on the machine (its load "
+        "average is the last column; this is a shared 2-core machine, never idle), 'one busy "
+        "process' = plus one competing process doing torch matmuls at torch's default threads. dream = HalfCheetah x 1024 imagined envs (steps/s, higher is "
         "better); ppo = SB3 PPO (agents/ppo.yaml, InvertedPendulum) wall-clock for the imagined "
         "steps given (s, lower is better). Values: mean over repeats (min-max).",
         "",
-        "| workload | machine | threads | result | load (1 min) at start |",
+        "| workload | competitor | threads | result | load (1 min) at start |",
         "|---|---|---:|---:|---:|",
     ]
-    for key in sorted(res["rows"]):
-        r = res["rows"][key]
+    order = sorted(res["rows"].values(), key=lambda r: (r["kind"], r["busy"], r["threads"] != 1))
+    for r in order:
         vals = r["values"]
         mean = sum(vals) / len(vals)
         spread = f" ({min(vals):,.1f}-{max(vals):,.1f})" if len(vals) > 1 else ""
         lines.append(
-            f"| {r['kind']} | {'busy' if r['busy'] else 'quiet'} | {r['threads_label']} | "
+            f"| {r['kind']} | {'one busy process' if r['busy'] else 'none added'} | "
+            f"{r['threads_label']} | "
             f"{mean:,.1f} {r['unit']}{spread} | {r['load']} |"
         )
     return "\n".join(lines) + "\n"
@@ -150,17 +152,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ppo-steps", type=int, default=16384, help="imagined PPO steps timed")
     parser.add_argument("--repeats", type=int, default=2, help="measurements per point")
     parser.add_argument("--kinds", nargs="+", default=["dream", "ppo"], help="workloads")
+    parser.add_argument("--note", default="", help="appended to the table's 'Cut' line")
+    parser.add_argument(
+        "--table-only", action="store_true", help="rewrite the .md from the .json, measure nothing"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from genenv.bench.measure import machine_line, provenance
 
     path = OUT.with_suffix(".json")
     res = json.loads(path.read_text()) if path.exists() else {"rows": {}}
+    if args.table_only:
+        if args.note:
+            res["cut"] = f"{res.get('cut', '')}. {args.note}".strip(". ")
+            path.write_text(json.dumps(res, indent=2))
+        OUT.with_suffix(".md").write_text(_table(res))
+        return 0
     res |= {
         "machine": machine_line(),
         "provenance": provenance(),
         "cut": f"dream {args.seconds:g} s per point, PPO {args.ppo_steps} imagined steps, "
-        f"{args.repeats} repeats (the issue's PPO figure was 20k steps)",
+        f"{args.repeats} repeats (the issue's PPO figure was 20k steps). {args.note}".strip(),
     }
     default = os.cpu_count() or 1
     for kind in args.kinds:

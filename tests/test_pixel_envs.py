@@ -109,3 +109,30 @@ def test_wrong_kind_of_world_and_start_poses(reacher):
 
     want = reacher.encode(torch.as_tensor(_pose_frame(env.specs[0], 16)[None]))
     assert torch.allclose(env.reset_tensor(seed=0), want)
+
+
+def test_start_frames_straight_from_render(reacher):
+    from genenv.worlds.cameras import make_pixel_env
+
+    env = make_pixel_env("Reacher", 16)
+    env.reset(seed=3)
+    frame = env.render()  # MuJoCo's frames are flipped views (negative strides)
+    env.close()
+    venv = PixelDreamVectorEnv("Reacher", reacher, num_envs=2, start_frames=frame[None])
+    want = reacher.encode(torch.as_tensor(np.array(frame[None])))
+    assert torch.allclose(venv.reset_tensor(seed=0), want.expand(2, -1))
+
+
+def test_a_pixel_world_is_not_a_state_dream_and_agents_transfer_through_the_encoder(reacher):
+    from stable_baselines3 import PPO
+
+    from genenv.agents.pixel_eval import evaluate_pixel_policy
+    from genenv.envs.vector import DreamVectorEnv
+
+    with pytest.raises(ValueError, match="Dream-Reacher-Pixels-v0"):
+        DreamVectorEnv("Reacher", reacher)
+    dream = DreamSB3VecEnv(PixelDreamVectorEnv("Reacher", reacher, num_envs=2))
+    agent = PPO("MlpPolicy", dream, n_steps=8, batch_size=16, seed=0, device="cpu")
+    agent.learn(16)  # SB3 on latent observations in the pixel dream
+    returns = evaluate_pixel_policy(reacher, agent, episodes=2, seed=7, max_steps=4)
+    assert len(returns) == 2 and all(np.isfinite(returns))

@@ -22,6 +22,7 @@ ALGOS: dict[str, tuple[str, str, str]] = {
     "SAC": ("stable_baselines3", "SAC", "sb3"),
     "TD3": ("stable_baselines3", "TD3", "sb3"),
     "OnDevicePPO": ("genenv.agents.ppo", "OnDevicePPO", "ondevice"),
+    "MBPO": ("genenv.agents.mbpo", "MBPO", "ondevice"),
 }
 SB3_RUNTIME = (  # runtime state SB3 would pickle into a zip: not saved
     "_last_obs",

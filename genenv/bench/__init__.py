@@ -71,8 +71,12 @@ class BenchConfig:
             raise ValueError(f"BenchConfig.widths must be positive integers, got {self.widths}")
 
 
-def run_all(cfg: BenchConfig) -> dict[str, Any]:
-    """Every section of the benchmark, with a tqdm bar; returns the JSON-ready results."""
+def run_all(cfg: BenchConfig, save: Any = None) -> dict[str, Any]:
+    """Every section of the benchmark, with a progress bar; returns the JSON-ready results.
+
+    `save(res)` is called after each task and section with the results so far (their
+    "unfinished" entry lists what is still to run), so a run stopped early keeps its rows.
+    """
     from genenv.progress import progress_bar
 
     torch.set_num_threads(cfg.threads)
@@ -81,7 +85,17 @@ def run_all(cfg: BenchConfig) -> dict[str, Any]:
         "machine": machine_info(cfg),
         "config": asdict(cfg),
         "throughput": {},
+        "unfinished": [f"throughput {t}" for t in cfg.tasks]
+        + [s for s in ("model width", "memory", "ppo") if s.split()[0] not in cfg.skip],
     }
+
+    def done(section: str) -> None:
+        if section in res["unfinished"]:
+            res["unfinished"].remove(section)
+        res["machine"]["load_avg_at_end"] = list(os.getloadavg())
+        if save is not None:
+            save(res)
+
     points = [(t, n) for t in cfg.tasks for n in cfg.num_envs]
     bar = progress_bar(total=len(points), desc="throughput points", unit="point")
     for task in cfg.tasks:
@@ -95,19 +109,28 @@ def run_all(cfg: BenchConfig) -> dict[str, Any]:
             real, dream = row.get("real", {}), row.get("dream", {})
             if real.get("status") == "ok" and dream.get("status") == "ok":
                 row["ratio_dream_over_real"] = dream["steps_per_s"] / real["steps_per_s"]
+                if dream.get("steps_per_cpu_s") and real.get("steps_per_cpu_s"):
+                    row["ratio_dream_over_real_cpu"] = (
+                        dream["steps_per_cpu_s"] / real["steps_per_cpu_s"]
+                    )
             res["throughput"].setdefault(task, {})[str(n)] = row
             bar.update(1)
+        done(f"throughput {task}")
     bar.close()
     if "dream" not in cfg.skip and "HalfCheetah" in cfg.tasks and 1024 in cfg.num_envs:
         # How the imagined rate scales with model width (HalfCheetah, 1024 envs).
         res["model_width"] = {str(h): bench_dream("HalfCheetah", 1024, cfg, h) for h in cfg.widths}
+    done("model width")
     if "memory" not in cfg.skip:
         res["memory"] = {
             t: in_fresh_process(bench_memory, t, max(cfg.num_envs), cfg) for t in cfg.tasks
         }
+        done("memory")
     if "ppo" not in cfg.skip:
         res["ppo"] = bench_ppo(cfg)
-    res["machine"]["load_avg_at_end"] = list(os.getloadavg())
+    res["unfinished"] = []
+    done("ppo")
+    del res["unfinished"]
     return res
 
 
@@ -249,11 +272,14 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a path stem, e.g. {out / 'throughput'}")
     ca.check_writable(out.parent)
-    res = run_all(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2))
-    text = to_markdown(res)
-    out.with_suffix(".md").write_text(text)
-    print(text)
+
+    def save(res: dict[str, Any]) -> str:
+        out.with_suffix(".json").write_text(json.dumps(res, indent=2))
+        text = to_markdown(res)
+        out.with_suffix(".md").write_text(text)
+        return text
+
+    print(save(run_all(cfg, save)))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
     return 0

@@ -92,6 +92,12 @@ def load_world(
         raise ValueError(
             f"world must be a checkpoint directory or a world model instance, got {type(world)}"
         )
+    pixel_world = hasattr(getattr(model, "config", None), "image_size")
+    if pixel_world and obs_dim != model.obs_dim:  # a latent world asked for as a state dream
+        raise ValueError(
+            f"the world model is a pixel world (latent states); use "
+            f"genenv/Dream-{task}-Pixels-v0 (genenv.envs.pixels) for it"
+        )
     if get_task(model.task).name != task:
         raise ValueError(f"the world model is for task {model.task}, not {task}")
     if (model.obs_dim, model.act_dim, model.ctx_dim) != (obs_dim, act_dim, len(CONTEXT_FIELDS)):

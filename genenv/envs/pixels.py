@@ -74,7 +74,7 @@ class PixelDreamVectorEnv(DreamVectorEnv):
         super().__init__(task, world, num_envs, device, specs, render_mode, **config)
         self._start_z = None
         if start_frames is not None:
-            frames = torch.as_tensor(np.asarray(start_frames, dtype=np.uint8), device=self.device)
+            frames = torch.as_tensor(np.array(start_frames, dtype=np.uint8), device=self.device)
             self._start_z = self.model.encode(frames.reshape(-1, *frames.shape[-3:]))  # (k, D)
 
     # -- hooks of DreamVectorEnv ----------------------------------------------------------------

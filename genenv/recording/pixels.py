@@ -73,7 +73,7 @@ def pixel_side_by_side_frames(model, spec, policy: Any, steps: int, size: int = 
                 break
     finally:
         env.close()
-    z0 = model.encode(torch.as_tensor(real[0][None]))[0]
+    z0 = model.encode(torch.as_tensor(np.array(real[0][None])))[0]
     dream, _ = dream_frames(model, policy, len(real) - 1, z0, spec, seed)
     n = min(len(real), len(dream))
     left = label(_upscale(np.stack(real[:n]), size), "real")

@@ -1,0 +1,129 @@
+"""The MBPO agent: branched rollouts, exact step counts, real share, saving, and learnability."""
+
+import numpy as np
+import torch
+
+from genenv.agents.mbpo import MBPO, MBPOConfig
+from genenv.agents.sb3 import load_policy, save_agent
+from genenv.data.transitions import Transitions
+from genenv.envs.testing import random_world_model
+from genenv.envs.vector import DreamVectorEnv
+
+TINY = dict(net_arch=[16, 16], batch_size=32, gradient_steps=2, learning_starts=16)
+
+
+def _dream(n=8, k=3):
+    model = random_world_model("Hopper", terminate=False, num_starts=16)
+    return DreamVectorEnv("Hopper", model, num_envs=n, start="states", max_episode_steps=k)
+
+
+def _real(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    return Transitions(
+        "Hopper",
+        rng.normal(size=(n, 11)).astype(f),
+        rng.uniform(-1, 1, size=(n, 3)).astype(f),
+        rng.normal(size=n).astype(f),
+        rng.normal(size=(n, 11)).astype(f),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+        np.ones((n, 6), f),
+        np.zeros(n, np.int64),
+    )
+
+
+def test_learn_counts_whole_dream_steps_and_fills_the_buffer():
+    agent = MBPO(_dream(n=8), MBPOConfig(**TINY))
+    agent.learn(20, reset_num_timesteps=False)  # 3 dream steps of 8 slots
+    assert agent.num_timesteps == 24 and agent.buffer.size == 24
+    agent.learn(8, reset_num_timesteps=False)
+    assert agent.num_timesteps == 32
+    assert agent.sac.updates == 3 * 2  # from the 2nd dream step on (16 stored), 2 per step
+
+
+def test_rollout_schedule_sets_the_dream_horizon_from_real_steps():
+    env = _dream(k=3)
+    cfg = MBPOConfig(**TINY, rollout_schedule=[100, 200, 1, 11])
+    agent = MBPO(env, cfg)
+    assert env.max_episode_steps == 1  # no real data yet: k_a
+    agent.observe_real(_real(150))
+    assert env.max_episode_steps == 6 and agent.real.size == 150
+    agent.observe_real(_real(500))
+    assert env.max_episode_steps == 11
+    assert MBPOConfig(rollout_schedule=None).rollout_length(10**6) is None
+
+
+def test_batches_mix_real_transitions():
+    agent = MBPO(_dream(), MBPOConfig(**TINY, real_ratio=0.25))
+    agent.learn(16, reset_num_timesteps=False)
+    agent.observe_real(_real(40))
+    batch = agent._batch()
+    real_obs = agent.real.data["obs"][:40]
+    from_real = (batch["obs"][:, None, :] == real_obs[None]).all(-1).any(-1)  # (b,)
+    assert int(from_real.sum()) == 8  # 25% of 32
+
+
+def test_save_and_load_round_trip_without_pickle(tmp_path):
+    agent = MBPO(_dream(), MBPOConfig(**TINY))
+    agent.learn(24, reset_num_timesteps=False)
+    path = save_agent(agent, tmp_path / "agent" / "policy", "MBPO")
+    assert sorted(p.name for p in path.iterdir()) == ["mbpo.json", "mbpo.safetensors"]
+    loaded = load_policy(tmp_path / "agent")
+    obs = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32)
+    a, _ = agent.predict(obs, deterministic=True)
+    b, _ = loaded.predict(obs, deterministic=True)
+    assert np.allclose(a, b) and a.shape == (5, 3)
+    assert loaded.num_timesteps == agent.num_timesteps
+    single, _ = loaded.predict(obs[0])
+    assert single.shape == (3,) and np.all(np.abs(single) <= 1.0)
+
+
+def test_truncated_rollouts_bootstrap_from_their_last_predicted_state():
+    env = _dream(n=4, k=1)  # every step ends every rollout (truncation, not termination)
+    agent = MBPO(env, MBPOConfig(**TINY))
+    agent.learn(4, reset_num_timesteps=False)
+    data = agent.buffer.data
+    assert torch.all(data["done"][:4] == 0)  # truncation is not termination
+    # next_obs is the model's prediction, not the fresh real start the slot was reset to
+    assert not torch.equal(data["next_obs"][:4], env._obs)
+
+
+LEARN_RECIPE = """
+algo: MBPO
+n_envs: 100
+total_timesteps: 75000
+hyperparams: {gradient_steps: 20, learning_rate: 0.001, ent_coef: auto_0.1, gamma: 0.98,
+              tau: 0.02, learning_starts: 1000}
+policy_kwargs: {net_arch: [64, 64]}
+env: {max_episode_steps: 20, start: states}
+"""
+
+
+def test_mbpo_learns_inverted_pendulum_in_imagination(tmp_path):
+    """Learnability (as SB3's tests): 1,000 random real steps, a world model scored by the task's
+    own reward/termination, then only imagined training (<= 15,000 SAC updates). The policy must
+    hold the real pendulum up for >= 300 steps on average (random actions: ~10-50).
+
+    With the learned heads instead, the same budget reached only 28-83 (seed 0): the off-policy
+    path needs the honest termination on this task; the PPO path learns IP with learned heads."""
+    from genenv.loop import LoopConfig, run_loop
+
+    recipe = tmp_path / "mbpo.yaml"
+    recipe.write_text(LEARN_RECIPE)
+    config = LoopConfig(
+        task="InvertedPendulum",
+        real_steps=1000,
+        initial_steps=1000,
+        recipe=str(recipe),
+        eval_every=15_000,
+        eval_episodes=3,
+        train_epochs=30,
+        target_return=300.0,
+        known_reward_termination=True,
+        video=False,
+        seed=0,
+    )
+    summary = run_loop(tmp_path / "run", config)
+    assert summary["real_env_steps"] == 1000
+    assert summary["final_real_return"] >= 300.0, [r["real_return"] for r in summary["transfer"]]
