@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("genenv.data.cli", "collect real MuJoCo transitions into a Minari dataset"),
     "train-world": ("genenv.models.cli", "train a probabilistic ensemble world model on a dataset"),
     "train-agent": ("genenv.agents.cli", "train an agent from a YAML recipe inside a world model"),
-    "run": ("genenv.loop", "the full loop: collect, train world, train agent in imagination, test"),
+    "run": ("genenv.run_cli", "the full loop: collect, train world, train agent in dream, test"),
     "rank": ("genenv.rank", "rank saved policies by dream and real return, with their correlation"),
     "record": ("genenv.recording.cli", "write real / imagined / side-by-side rollout videos"),
     "plan": ("genenv.plan", "plan to a goal image in the real env with a pixel world"),

@@ -23,151 +23,42 @@ ends with a real evaluation on the spec's held-out worlds (summary["eval"]). `ge
 is this same loop with the spec's budget. Without --worlds the schedule is the fixed world.
 
 Interface other components build on:
-- `LoopConfig`: every knob of a run (written resolved to RUN_DIR/config.yaml).
+- `LoopConfig`: every knob of a run (written resolved to RUN_DIR/config.yaml; in
+  `genenv.loop_config`, with `LoopState`, re-exported here).
 - `Run`: one run folder; its phases are `collect`, `train_world`, `transfer_test`; `summary()` is
   what RUN_DIR/summary.json holds (keys documented in `Run.summary`).
-- `run_loop(out, config, resume)`: the orchestration.
+- `run_loop(out, config, resume)`: the orchestration. The `genenv run` command line is
+  `genenv.run_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from genenv import cli_args as ca
-from genenv.config_checks import finite_floats, positive_ints
-from genenv.worlds.spec import Context, WorldSpec
+from genenv.loop_config import (
+    LoopConfig,
+    LoopState,
+    _write_json,
+    _write_text,
+    read_config,
+    read_state,
+)
 from genenv.worlds.tasks import get_task
 
-REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
-
-
-@dataclass
-class LoopConfig:
-    """Everything `genenv run` needs; written resolved to RUN_DIR/config.yaml."""
-
-    task: str = "InvertedPendulum"
-    real_steps: int = 5000  # budget of real steps whose data trains the world model
-    initial_steps: int = 1000  # random-action real steps before the first world model
-    steps_per_iteration: int = 1000  # real steps the agent collects per iteration
-    recipe: str = "ppo"  # path to an agent recipe YAML, or a name in the repo's agents/ folder
-    imagined_steps: int | None = None  # imagined steps per iteration (None: the recipe's)
-    # Score dream steps with the stock task's own reward/termination instead of learned heads
-    # (None: the recipe's env.known_reward_termination, default False).
-    known_reward_termination: bool | None = None
-    eval_every: int = 50_000  # imagined steps between transfer tests (K)
-    eval_episodes: int = 5  # real (and imagined) episodes per transfer test (E)
-    target_return: float | None = None  # stop early once a transfer test's real return reaches it
-    train_epochs: int = 200  # cap on world-model epochs per (re)training
-    context: dict[str, float] = field(default_factory=dict)  # physics context of the world
-    device: str = "cpu"  # torch device for the world model and dream env
-    seed: int = 0
-    video: bool = True  # side-by-side video at the end (recordings/ and TensorBoard)
-    video_steps: int = 200
-    worlds: str | None = None  # curriculum spec (YAML) whose world schedule the dream follows
-    schedule: str = "fixed"  # fixed | uniform | plr | accel (anything but fixed needs worlds)
-    world_checkpoint: str | None = None  # start from this world model: no real data, no refit
-
-    def __post_init__(self) -> None:
-        positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
-        positive_ints(self, "eval_episodes", "train_epochs", "video_steps")
-        positive_ints(self, "seed", allow_zero=True)
-        if self.imagined_steps is not None:
-            positive_ints(self, "imagined_steps")
-        finite_floats(self, "target_return", allow_none=True)
-        if self.initial_steps > self.real_steps:
-            raise ValueError(
-                f"initial_steps ({self.initial_steps}) must be <= real_steps ({self.real_steps})"
-            )
-        if not isinstance(self.context, dict):
-            raise ValueError(f"LoopConfig.context must be a mapping, got {self.context!r}")
-        if not isinstance(self.video, bool):
-            raise ValueError(f"LoopConfig.video must be true or false, got {self.video!r}")
-        from genenv.curricula.spec import SCHEDULES
-
-        if self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"LoopConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}"
-            )
-        if self.schedule != "fixed" and self.worlds is None:
-            raise ValueError(
-                f"the {self.schedule!r} world schedule needs worlds (a curriculum spec)"
-            )
-
-    def spec(self) -> WorldSpec:
-        return WorldSpec(self.task, Context.from_dict(self.context), seed=self.seed)
-
-    def recipe_path(self) -> Path:
-        path = Path(self.recipe)
-        if path.is_file():
-            return path
-        for candidate in (REPO_AGENTS / self.recipe, REPO_AGENTS / f"{self.recipe}.yaml"):
-            if candidate.is_file():
-                return candidate
-        raise FileNotFoundError(f"recipe {self.recipe!r} not found (looked in . and {REPO_AGENTS})")
-
-
-def read_config(path: Path) -> LoopConfig:
-    """The LoopConfig a run folder's config.yaml holds (validated; clear errors when broken)."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    loop = raw.get("loop") if isinstance(raw, dict) else None
-    if not isinstance(loop, dict):
-        raise ValueError(f"{path} is not a genenv run config (no 'loop' mapping)")
-    unknown = sorted(set(loop) - {f.name for f in fields(LoopConfig)})
-    if unknown:
-        raise ValueError(f"{path}: unknown loop key(s) {unknown}")
-    try:
-        config = LoopConfig(**loop)
-        config.spec()
-        return config
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: {err}") from None
-
-
-@dataclass
-class LoopState:
-    """Progress of a run; written to RUN_DIR/state.json after every phase, read by --resume."""
-
-    iteration: int = 0
-    eval_real_env_steps: int = 0
-    imagined_env_steps: int = 0  # dream steps the agent actually took, over the whole run
-    iteration_imagined_steps: int = 0  # ... within the current iteration
-    transfer: list[dict[str, Any]] = field(default_factory=list)
-    world_real_steps: int = 0  # size of the dataset the saved world model was trained on
-    eval: dict[str, Any] | None = None  # final evaluation on the schedule's held-out worlds
-    done: bool = False
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)  # atomic: a kill leaves the old file or the new one, never half of one
-
-
-def _write_json(path: Path, data: dict) -> None:
-    _write_text(path, json.dumps(data, indent=2))
-
-
-def read_state(path: Path, cls):
-    """The dataclass `cls` from the JSON file `path`, with one-line errors for a damaged file."""
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); the run folder was damaged") from None
-    known = {f.name for f in fields(cls)}
-    if not isinstance(data, dict) or set(data) - known:
-        raise ValueError(f"{path} is not a {cls.__name__} (keys {sorted(known)})")
-    try:
-        return cls(**data)
-    except TypeError as err:
-        raise ValueError(f"{path}: {err}") from None
+__all__ = [
+    "LoopConfig",
+    "LoopState",
+    "Run",
+    "load_schedule",
+    "read_config",
+    "read_state",
+    "run_loop",
+]
 
 
 class Run:
@@ -539,211 +430,3 @@ def _record(run: Run, agent, model) -> None:
         target = recordings / f"{run.out.name}-{Path(path).name}"
         target.write_bytes(Path(path).read_bytes())
         print(f"[video] {target}", flush=True)
-
-
-# -- CLI -------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = LoopConfig()
-    parser.add_argument(
-        "--task",
-        default=None,
-        help=f"task name (see genenv.worlds.TASKS; default {defaults.task}, or the --worlds "
-        "spec's task)",
-    )
-    parser.add_argument(
-        "--out", type=ca.out_dir, help="run folder (config, data, world, agent, tb, summary)"
-    )
-    parser.add_argument(
-        "--resume",
-        type=ca.in_dir,
-        metavar="RUN_DIR",
-        help="continue an interrupted run (its config.yaml decides everything)",
-    )
-    parser.add_argument(
-        "--real-steps",
-        type=ca.positive_int,
-        default=defaults.real_steps,
-        help="budget of training real steps",
-    )
-    parser.add_argument(
-        "--initial-steps",
-        type=ca.positive_int,
-        default=defaults.initial_steps,
-        help="random real steps first (<= --real-steps)",
-    )
-    parser.add_argument(
-        "--steps-per-iteration",
-        type=ca.positive_int,
-        default=defaults.steps_per_iteration,
-        help="real steps the agent collects per iteration",
-    )
-    parser.add_argument(
-        "--recipe",
-        default=defaults.recipe,
-        help="agent recipe: ppo, sac, mbpo (names in agents/) or a YAML path",
-    )
-    parser.add_argument(
-        "--imagined-steps",
-        type=ca.positive_int,
-        default=None,
-        help="imagined steps per iteration (default: the recipe's total_timesteps)",
-    )
-    parser.add_argument(
-        "--known-reward-termination",
-        action="store_true",
-        default=None,
-        help="score dream steps with the stock task's own reward and termination functions "
-        "instead of the world model's learned heads (stock MuJoCo tasks only)",
-    )
-    parser.add_argument(
-        "--eval-every",
-        type=ca.positive_int,
-        default=defaults.eval_every,
-        help="imagined steps between transfer tests",
-    )
-    parser.add_argument(
-        "--eval-episodes",
-        type=ca.int_between(1, 10_000),
-        default=defaults.eval_episodes,
-        help="episodes per transfer test",
-    )
-    parser.add_argument(
-        "--target-return",
-        type=ca.finite_float,
-        default=None,
-        help="stop once the real return reaches this",
-    )
-    parser.add_argument(
-        "--train-epochs",
-        type=ca.positive_int,
-        default=defaults.train_epochs,
-        help="max world-model epochs",
-    )
-    parser.add_argument(
-        "--context",
-        nargs="*",
-        type=ca.context_pair,
-        default=[],
-        metavar="FIELD=VALUE",
-        help="physics context, e.g. gravity=5",
-    )
-    parser.add_argument(
-        "--device",
-        type=ca.device,
-        default=defaults.device,
-        help="torch device for the model and dream env",
-    )
-    parser.add_argument(
-        "--seed", type=ca.seed, default=defaults.seed, help="seed of every phase of the run"
-    )
-    parser.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
-    parser.add_argument(
-        "--worlds",
-        type=ca.in_file,
-        help="curriculum spec (e.g. curricula/InvertedPendulum.yaml): the dream follows its "
-        "world schedule, data is collected over its ranges, its agent recipe and held-out "
-        "worlds are used (--recipe is then ignored)",
-    )
-    parser.add_argument(
-        "--schedule",
-        choices=("fixed", "uniform", "plr", "accel"),
-        default=None,
-        help="world schedule with --worlds: fixed (the run's world), uniform (domain "
-        "randomisation), plr (robust PLR, no mutation), accel (default with --worlds)",
-    )
-    parser.add_argument(
-        "--world",
-        type=ca.in_dir,
-        help="start from this world-model checkpoint: no real data is collected, no refit",
-    )
-    ca.add_common(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.resume:
-        out = args.resume
-        cfg_file = out / "config.yaml"
-        if not cfg_file.is_file():
-            raise FileNotFoundError(f"{out} is not a run folder (no config.yaml)")
-        config = read_config(cfg_file)
-        summary = run_loop(out, config, resume=True)
-    else:
-        if args.out is None:
-            raise ValueError("give --out RUN_DIR (or --resume RUN_DIR)")
-        context = dict(args.context)
-        if args.task is None:
-            if args.worlds is not None:
-                from genenv.curricula.spec import load_spec
-
-                args.task = load_spec(args.worlds).task
-            else:
-                args.task = LoopConfig().task
-        get_task(args.task)
-        if args.imagined_steps is not None and args.imagined_steps < 1:
-            raise ValueError("--imagined-steps must be a positive integer")
-        if args.known_reward_termination:
-            from genenv.worlds.known import known_task
-
-            known_task(args.task)  # a clear error for a task without known functions
-        schedule = args.schedule or ("accel" if args.worlds else "fixed")
-        if args.worlds is None and schedule != "fixed":
-            raise ValueError(f"--schedule {schedule} needs --worlds (a curriculum spec)")
-        if args.worlds is not None:
-            from genenv.curricula.spec import load_spec
-
-            worlds_task = load_spec(args.worlds).task
-            if worlds_task != get_task(args.task).name:
-                raise ValueError(f"--worlds {args.worlds} is for {worlds_task}, not {args.task}")
-        config = LoopConfig(
-            task=args.task,
-            real_steps=args.real_steps,
-            initial_steps=args.initial_steps,
-            steps_per_iteration=args.steps_per_iteration,
-            recipe=args.recipe,
-            imagined_steps=args.imagined_steps,
-            known_reward_termination=args.known_reward_termination,
-            eval_every=args.eval_every,
-            eval_episodes=args.eval_episodes,
-            target_return=args.target_return,
-            train_epochs=args.train_epochs,
-            context=context,
-            device=args.device,
-            seed=args.seed,
-            video=not args.no_video,
-            worlds=None if args.worlds is None else str(args.worlds.resolve()),
-            schedule=schedule,
-            world_checkpoint=None if args.world is None else str(args.world.resolve()),
-        )
-        config.spec()  # validate the context before any work
-        from genenv.agents.recipe import load_recipe
-
-        load_recipe(config.recipe_path(), config.task)  # and the recipe, before any folder exists
-        litter = (".tmp", ".genenv-write-test")  # what a run killed in its first second leaves
-        if args.out.exists() and any(
-            not (p.name.endswith(litter[0]) or p.name.startswith(litter[1]))
-            for p in args.out.iterdir()
-        ):
-            raise ValueError(
-                f"{args.out} exists and is not empty; use --resume {args.out} or a new --out"
-            )
-        ca.check_writable(args.out)
-        summary = run_loop(args.out, config)
-    print(
-        json.dumps(
-            {
-                k: summary[k]
-                for k in (
-                    "task",
-                    "real_env_steps",
-                    "eval_real_env_steps",
-                    "imagined_env_steps",
-                    "final_real_return",
-                )
-            },
-            indent=2,
-        )
-    )
-    print(
-        f"run folder: {os.fspath(args.resume or args.out)}  (tensorboard --logdir {os.fspath(args.resume or args.out)}/tb)"
-    )
-    return 0

@@ -35,6 +35,7 @@ def test_flops_count_only_the_elites(cheetah):
 def test_dream_measurement_reports_rate_and_flops(cheetah):
     row = bench_dream("HalfCheetah", 4, TINY, model=cheetah)
     assert row["status"] == "ok" and 1 <= row["iters"] <= 3 and row["steps_per_s"] > 0
+    assert row["steps_per_cpu_s"] > 0  # the load-robust rate beside the wall-clock one
     assert row["model_flops_per_step"] == model_flops(cheetah)
     assert row["model_gflops_per_s"] == pytest.approx(
         row["steps_per_s"] * model_flops(cheetah) / 1e9
@@ -103,6 +104,10 @@ def test_table_header_and_limit_follow_the_measurement():
     share = flops[200] / 100e9 * rates[200]
     assert f"matmuls are {share:.0%}" in limit
     assert "met" in text and "4 elites" in text
+    for row in [res["throughput"]["HalfCheetah"]["1024"]["dream"], *res["model_width"].values()]:
+        row["steps_per_cpu_s"] = 2 * row["steps_per_s"]  # as on a machine busy half the time
+    res["throughput"]["HalfCheetah"]["1024"]["real"]["steps_per_cpu_s"] = 20_000.0
+    assert "CPU time per imagined step fits 1.00 us" in limit_text(res)
 
 
 def test_a_run_saves_after_each_section_and_says_what_is_unfinished():

@@ -109,6 +109,10 @@ def run_all(cfg: BenchConfig, save: Any = None) -> dict[str, Any]:
             real, dream = row.get("real", {}), row.get("dream", {})
             if real.get("status") == "ok" and dream.get("status") == "ok":
                 row["ratio_dream_over_real"] = dream["steps_per_s"] / real["steps_per_s"]
+                if dream.get("steps_per_cpu_s") and real.get("steps_per_cpu_s"):
+                    row["ratio_dream_over_real_cpu"] = (
+                        dream["steps_per_cpu_s"] / real["steps_per_cpu_s"]
+                    )
             res["throughput"].setdefault(task, {})[str(n)] = row
             bar.update(1)
         done(f"throughput {task}")

@@ -156,14 +156,14 @@ def bench_dream(
     for i in range(3):  # warm-up (allocator, lazy init)
         env.step_tensor(actions[i])
     sync(dev)
-    iters, start = 0, time.perf_counter()
+    iters, start, cpu0 = 0, time.perf_counter(), time.process_time()
     while iters < cfg.max_iters and time.perf_counter() - start < cfg.min_seconds:
         env.step_tensor(actions[iters % 8])
         iters += 1
         if dev.type == "cuda" and iters % 50 == 0:
             sync(dev)  # keep the timer honest without syncing every step
     sync(dev)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
     env.close()
     rate = iters * n / elapsed
     return {
@@ -171,6 +171,8 @@ def bench_dream(
         "steps_per_s": rate,
         "iters": iters,
         "seconds": elapsed,
+        # Per second of this process's CPU time: less moved by other load on a shared machine.
+        "steps_per_cpu_s": iters * n / cpu if dev.type == "cpu" and cpu > 0 else None,
         "model_flops_per_step": flops,
         "model_gflops_per_s": rate * flops / 1e9,
     }
@@ -226,11 +228,11 @@ def bench_real(task: str, n: int, cfg: BenchConfig, per_env: dict[str, float]) -
         rng.uniform(space.low, space.high, (n, *space.shape)).astype(space.dtype) for _ in range(8)
     ]
     env.step(actions[0])  # warm-up
-    iters, start = 0, time.perf_counter()
+    iters, start, cpu0 = 0, time.perf_counter(), time.process_time()
     while iters < cfg.max_iters and time.perf_counter() - start < cfg.min_seconds:
         env.step(actions[iters % 8])
         iters += 1
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
     env.close()
     del env
     gc.collect()
@@ -239,6 +241,7 @@ def bench_real(task: str, n: int, cfg: BenchConfig, per_env: dict[str, float]) -
     return {
         "status": "ok",
         "steps_per_s": iters * n / elapsed,
+        "steps_per_cpu_s": iters * n / cpu if cpu > 0 else None,
         "iters": iters,
         "seconds": elapsed,
         "build_s": build_s,
