@@ -27,8 +27,11 @@ def known_step(task: str, step: StepFn) -> StepFn:
     def stepped(obs, action, context, generator=None) -> ModelStep:
         out = step(obs, action, context, generator)
         reward, terminated = fn(obs, action, out.obs, context)  # (n,), (n,)
-        reward = torch.where(out.finite, reward.float(), torch.zeros_like(out.reward))
-        return out._replace(reward=reward, terminated=terminated & out.finite)
+        # A diverged prediction (finite but huge) can overflow the reward: treat it as the model
+        # treats a non-finite output (the env truncates the slot; transfer tests stop there).
+        ok = out.finite & torch.isfinite(reward)
+        reward = torch.where(ok, reward.float(), torch.zeros_like(out.reward))
+        return out._replace(reward=reward, terminated=terminated & ok, finite=ok)
 
     return stepped
 
