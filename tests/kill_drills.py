@@ -189,7 +189,7 @@ def drill_collect(work: Path, rng: np.random.Generator, kills: int, ref: Path) -
         t.resumes += k > 0
         run_and_kill(
             cmd if k == 0 else genenv(*base, "--resume"),
-            rng.uniform(1.0, 5.0),
+            rng.uniform(0.5, 3.5),
             int(rng.choice(SIGNALS)),
             t,
         )
@@ -289,7 +289,7 @@ def drill_run(work: Path, rng: np.random.Generator, kills: int, ref: Path) -> Ta
     for _ in range(kills):
         c = next_cmd()
         t.resumes += c is resume
-        run_and_kill(c, rng.uniform(1.0, 25.0), int(rng.choice(SIGNALS)), t)
+        run_and_kill(c, rng.uniform(0.5, 10.0), int(rng.choice(SIGNALS)), t)
     c = next_cmd()
     t.resumes += c is resume
     done = run(c, t)
@@ -333,7 +333,7 @@ def drill_curriculum(work: Path, rng: np.random.Generator, kills: int, ref: Path
     for _ in range(kills):
         c = next_cmd()
         t.resumes += c is resume
-        run_and_kill(c, rng.uniform(1.0, 25.0), int(rng.choice(SIGNALS)), t)
+        run_and_kill(c, rng.uniform(0.5, 10.0), int(rng.choice(SIGNALS)), t)
     c = next_cmd()
     t.resumes += c is resume
     done = run(c, t)
