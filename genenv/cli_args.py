@@ -167,6 +167,15 @@ def utf8_text(text: str) -> str:
     return text
 
 
+def _check_nearest_parent(path: Path) -> None:
+    """The nearest existing parent of `path` must be a folder (else nothing can be written)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
+            return
+
+
 def out_dir(text: str) -> Path:
     """An output folder: may exist as a folder, must not be a file, its parent must not be one."""
     path = Path(text)
@@ -174,11 +183,7 @@ def out_dir(text: str) -> Path:
         raise argparse.ArgumentTypeError("expected a folder path, got an empty string")
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
-            break
+    _check_nearest_parent(path)
     return path
 
 
@@ -189,11 +194,7 @@ def out_file(text: str) -> Path:
         raise argparse.ArgumentTypeError("expected a file path, got an empty string")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
-            break
+    _check_nearest_parent(path)
     return path
 
 

@@ -17,6 +17,22 @@ class ModelStep(NamedTuple):
     finite: torch.Tensor  # (n,) bool, False where the model produced NaN/inf (obs is then zeroed)
 
 
+def draw_initial(
+    start_obs: torch.Tensor,  # (n_starts, D) real episode starts
+    real_obs: torch.Tensor,  # (n_states, D) any real state
+    n: int,
+    generator: torch.Generator | None,
+    source: str,
+) -> torch.Tensor:
+    """(n, D) initial states drawn uniformly from one of a model's real-state banks: the shared body
+    of `WorldModel.initial` ("starts" or "states")."""
+    bank = {"starts": start_obs, "states": real_obs}.get(source)
+    if bank is None:
+        raise ValueError(f"unknown initial-state source {source!r}; use 'starts' or 'states'")
+    idx = torch.randint(len(bank), (n,), generator=generator, device=bank.device)
+    return bank[idx]
+
+
 @runtime_checkable
 class WorldModel(Protocol):
     """A learned, steppable world. The state of an imagined world is its observation.

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from genenv.config_checks import positive_ints
-from genenv.models.base import ModelStep
+from genenv.models.base import ModelStep, draw_initial
 
 
 @dataclass
@@ -137,11 +137,7 @@ class EnsembleWorldModel(nn.Module):
     def initial(
         self, n: int, generator: torch.Generator | None = None, source: str = "starts"
     ) -> torch.Tensor:
-        bank = {"starts": self.start_obs, "states": self.real_obs}.get(source)
-        if bank is None:
-            raise ValueError(f"unknown initial-state source {source!r}; use 'starts' or 'states'")
-        idx = torch.randint(len(bank), (n,), generator=generator, device=bank.device)
-        return bank[idx]  # (n, obs_dim)
+        return draw_initial(self.start_obs, self.real_obs, n, generator, source)  # (n, obs_dim)
 
     @torch.no_grad()
     def step(

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genenv.models.base import ModelStep
+from genenv.models.base import ModelStep, draw_initial
 from genenv.models.ensemble import EnsembleLinear, Normaliser
 
 
@@ -166,11 +166,7 @@ class LatentWorldModel(nn.Module):
     def initial(
         self, n: int, generator: torch.Generator | None = None, source: str = "starts"
     ) -> torch.Tensor:
-        bank = {"starts": self.start_obs, "states": self.real_obs}.get(source)
-        if bank is None:
-            raise ValueError(f"unknown initial-state source {source!r}; use 'starts' or 'states'")
-        idx = torch.randint(len(bank), (n,), generator=generator, device=bank.device)
-        return bank[idx]  # (n, D)
+        return draw_initial(self.start_obs, self.real_obs, n, generator, source)  # (n, D)
 
     @torch.no_grad()
     def step(
