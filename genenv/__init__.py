@@ -4,6 +4,29 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
+
+
+def _is_cli_process() -> bool:
+    """True when this interpreter runs the `genenv` command (console script or `-m genenv.cli`)."""
+    argv = list(getattr(sys, "orig_argv", sys.argv))
+    if "-m" in argv[:-1] and argv[argv.index("-m") + 1] in ("genenv", "genenv.cli"):
+        return True
+    return any(os.path.basename(a) == "genenv" for a in argv[:2])
+
+
+def _exit_quietly_on_ctrl_c(signum, frame) -> None:  # pragma: no cover - exits the process
+    os.write(2, b"genenv: interrupted while starting; nothing was written\n")
+    os._exit(130)
+
+
+# A Ctrl-C that lands while the command is still importing (torch takes seconds) would print an
+# import traceback: nothing has been written yet, so exit with one line instead. `genenv.cli.main`
+# puts Python's own handler back before any work starts and handles KeyboardInterrupt there.
+# Only for the `genenv` command itself, and only where SIGINT has Python's default handler.
+if _is_cli_process() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _exit_quietly_on_ctrl_c)
 
 # Headless rendering by default: MuJoCo picks its GL backend at import, so this must come first.
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):

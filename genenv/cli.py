@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -101,6 +102,19 @@ def _drop_stdout_if_broken() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the command started: nothing was written
+        print("\ninterrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    # Startup is over: from here a Ctrl-C raises KeyboardInterrupt (genenv/__init__.py swaps in
+    # a quiet exit while the package imports).
+    quiet = getattr(sys.modules.get("genenv"), "_exit_quietly_on_ctrl_c", None)
+    if quiet is not None and signal.getsignal(signal.SIGINT) is quiet:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering by default
     top = _top_parser()

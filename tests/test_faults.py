@@ -435,6 +435,29 @@ def test_run_killed_during_its_first_collection_resumes_and_finishes(tmp_path, s
     assert len(np.unique(starts, axis=0)) == len(starts)
 
 
+@pytest.mark.parametrize("delay", [0.05, 0.4, 1.2, 2.5])
+def test_ctrl_c_at_any_moment_of_startup_is_one_line_not_a_traceback(tmp_path, delay):
+    """Ctrl-C while the interpreter, the package or the command's imports are loading (torch
+    takes seconds) ends with exit code 130 and one line; earlier the import raised a traceback."""
+    import signal
+    import subprocess
+    import time
+
+    import kill_drills as kd
+
+    cmd = kd.genenv("run", "--task", "InvertedPendulum", "--out", str(tmp_path / "run"),
+                    "--real-steps", "1000", "--no-progress")  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=kd._env())  # fmt: skip
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], err
+
+
 def test_a_pickle_in_place_of_the_tensors_file_is_refused(sb3_zips, tmp_path):
     root, marker, _ = sb3_zips
     with zipfile.ZipFile(root / "ppo.zip") as zf:
