@@ -79,9 +79,11 @@ def _apply_common(args: argparse.Namespace) -> None:
     """Options every command shares, applied before the command runs."""
     threads = getattr(args, "threads", None)
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        else:  # torch sizes its pool from these when it starts; commands that never use
+            # torch (`world` with a text prompt) then skip its seconds-long import
+            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if getattr(args, "no_progress", False):
         from genenv import progress
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,23 @@ def test_threads_default_is_one(command):
     importlib.import_module(COMMANDS[command][0]).add_arguments(parser)
     assert DEFAULT_THREADS == 1
     assert parser.get_default("threads") == DEFAULT_THREADS
+
+
+def test_a_text_prompt_does_not_import_torch_and_threads_still_apply():
+    """`genenv world` with a text prompt never needs torch (seconds of import); --threads still
+    sizes torch's pool for whatever imports it later in the process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from genenv.cli import main\n"
+        "rc = main(['world', '--task', 'HalfCheetah', '--prompt', 'a heavy cheetah on ice',"
+        " '--threads', '1', '--json'])\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+        "import torch; print('THREADS', torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "TORCH False" in out.stdout
+    assert "THREADS 1" in out.stdout
