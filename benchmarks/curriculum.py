@@ -19,17 +19,20 @@ Per method: mean and 10th percentile of the pooled held-out returns of each seed
 gives their mean +- std over seeds and a bootstrap 95% CI (resampling seeds, 10,000 draws).
 
   python benchmarks/curriculum.py --draw --task InvertedPendulum     # fix the held-out worlds
-  /work/bin/heavy shared python benchmarks/curriculum.py --task InvertedPendulum   # resumable
+  python benchmarks/curriculum.py --task InvertedPendulum --seeds 100 101 102   # resumable; a
+  python benchmarks/curriculum.py --task InvertedPendulum --seeds 103 104       # 2nd core: merges
 Runs are resumable and results merge across invocations (benchmarks/results/curriculum.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -163,6 +166,20 @@ def _write(raw: dict) -> None:
     RESULTS.with_suffix(".md").write_text(table(raw))
 
 
+def _merge(update) -> dict:
+    """Apply `update(raw)` to the table on disk under a file lock, so that invocations running
+    side by side (different seeds, one per core) each add their rows and lose none."""
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = Path(tempfile.gettempdir()) / f"genenv-{RESULTS.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        raw = _load()
+        update(raw)
+        _write(raw)
+    return raw
+
+
 def _fmt(values: list[float]) -> str:
     x = np.asarray(values, dtype=np.float64)
     return f"{x.mean():.1f} ± {x.std():.1f}" if len(x) > 1 else f"{x.mean():.1f}"
@@ -288,35 +305,48 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from genenv.bench.measure import machine_line
 
-    raw = _load()
     command = "python benchmarks/curriculum.py " + " ".join(argv or sys.argv[1:])
-    if command not in raw["commands"]:
-        raw["commands"].append(command)
     code = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True).stdout.strip()  # fmt: skip
-    raw.update(machine=machine_line(), code=code)
+    machine = machine_line()
     t0 = time.time()
-    world_dir = world_model(args.task, args, args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / f"{args.task}.lock", "w") as lock:  # side-by-side runs build it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        world_dir = world_model(args.task, args, args.out)
     held = yaml.safe_load(heldout_path(args.task).read_text())
     budget = BUDGETS[args.task]
-    tasks = raw.setdefault("tasks", {})
-    tasks[args.task] = {
-        "worlds": held["worlds"],
-        "region": held["region"],
-        "file": str(heldout_path(args.task).relative_to(ROOT)),
-        "episodes": args.episodes,
-        "budget": f"{args.steps or budget['steps']:,} imagined steps, "
-        f"{budget['iterations']} transfer tests; recipe `ppo` with the spec's agent overrides",
-        "world_model": f"{budget['data_steps']:,} random real steps, <= {budget['epochs']} epochs "
-        f"(built in {time.time() - t0:.0f} s this invocation)",
-        "cut": args.cut or tasks.get(args.task, {}).get("cut", ""),
-    }
+    built_s = time.time() - t0
+
+    def header(raw: dict) -> None:
+        if command not in raw["commands"]:
+            raw["commands"].append(command)
+        raw.update(machine=machine, code=code)
+        tasks = raw.setdefault("tasks", {})
+        tasks[args.task] = task_info(tasks.get(args.task, {}))
+
+    def task_info(old: dict) -> dict:
+        return {
+            "worlds": held["worlds"],
+            "region": held["region"],
+            "file": str(heldout_path(args.task).relative_to(ROOT)),
+            "episodes": args.episodes,
+            "budget": f"{args.steps or budget['steps']:,} imagined steps, "
+            f"{budget['iterations']} transfer tests; recipe `ppo` with the spec's agent overrides",
+            "world_model": old["world_model"]
+            if built_s < 1 and old.get("world_model")
+            else f"{budget['data_steps']:,} random real steps, <= {budget['epochs']} epochs "
+            f"(built in {built_s:.0f} s)",
+            "cut": args.cut or old.get("cut", ""),
+        }
+
+    _merge(header)
     for seed in args.seeds:
         for method in args.methods:
             print(f"[bench] {args.task} | {method} | seed {seed}", flush=True)
             summary = run_one(args.task, method, seed, args, world_dir)
             ev = summary["eval"]
-            raw["rows"][f"{args.task}|{method}|{seed}"] = {
+            row = {
                 "task": args.task,
                 "method": method,
                 "seed": seed,
@@ -327,8 +357,13 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_clock_s": summary.get("wall_clock_s", float("nan")),
                 "schedule": summary["schedule"].get("counts"),
             }
-            raw["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            _write(raw)  # after every agent: partial results survive
+
+            def add(raw: dict, key=f"{args.task}|{method}|{seed}", row=row) -> None:
+                header(raw)
+                raw["rows"][key] = row
+                raw["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+            _merge(add)  # after every agent: partial results survive
     print(RESULTS.with_suffix(".md").read_text())
     return 0
 
