@@ -140,8 +140,8 @@ def text_section() -> list[str]:
         *rows,
         "",
         f"`genenv world --json` for one prompt, whole process: {cli_s:.2f} s wall (load average "
-        f"{os.getloadavg()[0]:.1f} on this machine at the time; the process imports torch "
-        "through the genenv package root, the reading itself is the ms/prompt above).",
+        f"{os.getloadavg()[0]:.1f} on this machine at the time; mostly Python and the genenv "
+        "package starting, torch is not imported; the reading itself is the ms/prompt above).",
         "",
         "Reader on the held-out set, by kind of prompt (a prompt may have several kinds):",
         "",
