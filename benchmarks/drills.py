@@ -19,7 +19,7 @@ the table benchmarks/results/drills.md is rewritten after every finished piece):
            1M steps (least-squares slope after a 1M-step warm-up).
 
 Usage:  python benchmarks/drills.py [--work /tmp/genenv-drills] [--parts inputs,hostile,...]
-        [--kill-trials 6] [--soak-steps 20000000] [--fresh]
+        [--kill-trials 6] [--soak-steps 100000000] [--fresh]
 Kill timings draw from seeds 100 + trial. Run it through `/work/bin/heavy shared ...`.
 """
 
@@ -62,6 +62,9 @@ def load_results(fresh: bool) -> dict:
 
 def save(results: dict, cut: list[str]) -> None:
     results["provenance"] = {**provenance(), "machine": machine_line()}
+    commands = results.setdefault("commands", [])
+    if results["provenance"]["command"] not in [c["command"] for c in commands]:
+        commands.append({k: results["provenance"][k] for k in ("command", "date", "git")})
     results["cut"] = cut
     RESULTS.mkdir(parents=True, exist_ok=True)
     JSON_OUT.write_text(json.dumps(results, indent=1))
@@ -626,16 +629,32 @@ def part_soak(steps: int) -> dict:
     points = np.asarray(json.loads(done.stdout.strip().splitlines()[-1]), dtype=np.float64)
     steady = points[1:]  # after a 1M-step warm-up
     slope = float(np.polyfit(steady[:, 0], steady[:, 1], 1)[0]) if len(steady) > 2 else float("nan")
+    jumps = np.diff(steady[:, 1])
     return {
         "dream_steps": int(points[-1, 0] * 1e6),
         "rss_start_kb": int(steady[0, 1]),
         "rss_end_kb": int(points[-1, 1]),
-        "kb_per_1m_steps": round(slope, 2),
+        "kb_per_1m_steps": round(slope, 2),  # least squares over every point after warm-up
+        "growth_kb": int(points[-1, 1] - steady[0, 1]),
+        "largest_step_kb": int(jumps.max()) if len(jumps) else 0,
+        "points_that_grew": int((jumps > 0).sum()),
+        "points": points.tolist(),  # (M dream steps, RSS KB), one per ~1M steps
         "wall_s": round(time.monotonic() - t0, 1),
     }
 
 
 # -- the table ---------------------------------------------------------------------------------------
+def scope(results: dict) -> str:
+    trials = {key.rsplit("-", 1)[0]: 0 for key in results["kill_trials"]}
+    for key in results["kill_trials"]:
+        trials[key.rsplit("-", 1)[0]] += 1
+    soak = results["parts"].get("soak") or {}
+    return (
+        f"kill trials per command {trials or 'none'} (kills planned per trial {KILL_PLAN}); "
+        f"soak {soak.get('dream_steps', 0) / 1e6:.0f}M dream steps (tiny ensemble, 1024 envs, CPU)"
+    )
+
+
 def render(results: dict) -> str:
     p = results.get("provenance", {})
     parts = results["parts"]
@@ -646,10 +665,14 @@ def render(results: dict) -> str:
     lines = [
         "# Reliability drill",
         "",
-        f"- command: `{p.get('command', '')}`",
+        "- commands (each merges its parts into this table; code: the commit it ran):",
+        *[
+            f"  - `{c['command']}` ({c['date']}, code {c['git']})"
+            for c in results.get("commands") or [p]
+        ],
         f"- machine: {p.get('machine', '')}",
-        f"- date: {p.get('date', '')}",
-        f"- code: {p.get('git', '')}",
+        f"- last written: {p.get('date', '')}",
+        f"- scope: {scope(results)}",
         f"- cut: {'; '.join(results.get('cut', [])) or 'nothing'}",
         f"- parts not (yet) run: {', '.join(missing) or 'none'}",
         "",
@@ -712,7 +735,16 @@ def render(results: dict) -> str:
             )
     if disk:
         lines += ["", f"Full disk: {disk.get('skipped') or disk.get('verdicts')}"]
-    if soak:
+    if soak and "kb_per_1m_steps" in soak:
+        lines += ["", (
+            f"Soak: {soak['dream_steps'] / 1e6:.0f}M dream steps; RSS {soak['rss_start_kb']:,} KB "
+            f"after the 1M-step warm-up, {soak['rss_end_kb']:,} KB at the end "
+            f"({soak.get('growth_kb', '?')} KB in all); RSS grew between "
+            f"{soak.get('points_that_grew', '?')} of {len(soak.get('points', [])) - 2} "
+            f"consecutive ~1M-step points, the largest step {soak.get('largest_step_kb', '?')} KB; "
+            f"least-squares slope {soak['kb_per_1m_steps']} KB per 1M steps; "
+            f"{soak['wall_s']:.0f} s.")]  # fmt: skip
+    elif soak:
         lines += ["", f"Soak: {soak}"]
     notes = [n for x in (inputs, hostile, disk) if x for n in x.get("notes", [])]
     notes += kills["notes"] if kills else []
@@ -726,7 +758,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/genenv-drills"))
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--kill-trials", type=int, default=6, help="trials per command")
-    parser.add_argument("--soak-steps", type=int, default=20_000_000)
+    parser.add_argument(
+        "--soak-steps", type=int, default=100_000_000, help="dream steps of the memory soak"
+    )
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument(
         "--stop-at", help="HH:MM (UTC): start no new part or kill trial after this time"
@@ -738,8 +772,7 @@ def main() -> None:
         STOP_AT = calendar.timegm((*time.gmtime()[:3], hh, mm, 0))
     parts = [p for p in args.parts.split(",") if p]
     results = load_results(args.fresh)
-    cut = [f"{args.kill_trials} kill trials per command ({KILL_PLAN} kills each)",
-           f"soak {args.soak_steps / 1e6:.0f}M dream steps (tiny ensemble, 1024 envs, CPU)"]  # fmt: skip
+    cut: list[str] = []  # what --stop-at left out
     fx = Fixtures(args.work)
     # most important first: a run cut short at session end still has the kill counts
     if "kills" in parts:
