@@ -241,10 +241,13 @@ def table(raw: dict) -> str:
 
 
 def _goal(by_method: dict[str, list[dict]]) -> list[str]:
-    dr = [r["p10_return"] for r in by_method.get("uniform DR", [])]
+    def p10s(method: str) -> list[float]:  # in seed order, as the table resamples them
+        return [r["p10_return"] for r in sorted(by_method.get(method, []), key=lambda r: r["seed"])]
+
+    dr = p10s("uniform DR")
     out = []
     for method in ("PLR-perp", "ACCEL", "ACCEL + unc"):
-        cur = [r["p10_return"] for r in by_method.get(method, [])]
+        cur = p10s(method)
         if len(cur) < 2 or len(dr) < 2:
             out.append(f"- Goal ({method} beats uniform DR on held-out p10, CIs apart): not "
                        "measured (fewer than 2 seeds).")  # fmt: skip
