@@ -31,6 +31,11 @@ class DreamConfig:
     start: str = "starts"  # initial observations from real episode starts ("starts") or any state
     validate_actions: bool = True  # step_tensor: one reduction + host sync to reject NaN/inf
     elite_only: bool = True  # run only the ensemble's elite members (same rollouts, less work)
+    # Which elites a step runs: "elites" (all of them: the disagreement in info["uncertainty"],
+    # the elites' mean termination vote) or "sampled" (TS1 only: each slot's drawn elite, about
+    # 1/K of the network work; no disagreement (NaN), that member's own termination). See
+    # `genenv.envs.fast`.
+    members: str = "elites"
     compile: bool = False  # torch.compile the model's network (pays on GPU; measure on CPU)
     # Score predicted transitions with the stock task's own reward/termination instead of the
     # model's learned heads (`genenv.worlds.known`; stock MuJoCo tasks only).
@@ -60,5 +65,12 @@ class DreamConfig:
         thr = self.uncertainty_threshold
         if thr is not None and (not _is_real(thr) or math.isnan(thr) or thr <= 0):
             raise ValueError(f"uncertainty_threshold must be a number > 0 or None, got {thr!r}")
+        if self.members not in ("elites", "sampled"):
+            raise ValueError(f"members must be 'elites' or 'sampled', got {self.members!r}")
+        if self.members == "sampled" and (pen != 0 or thr is not None or not self.elite_only):
+            raise ValueError(
+                "members='sampled' computes no disagreement and needs elite_only: it cannot be "
+                "combined with uncertainty_penalty, uncertainty_threshold or elite_only=False"
+            )
         if self.start not in ("starts", "states"):
             raise ValueError(f"start must be 'starts' or 'states', got {self.start!r}")

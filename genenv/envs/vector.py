@@ -35,7 +35,7 @@ from gymnasium.vector.utils import batch_space
 
 from genenv.envs import _world
 from genenv.envs.config import DreamConfig
-from genenv.envs.fast import fast_step
+from genenv.envs.fast import EliteStep, fast_step
 from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
@@ -85,7 +85,7 @@ class DreamVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         obs_dim = self.model.obs_dim  # size of the imagined state (= the observation here)
         self.device = dev = self.model.device  # concrete ("cuda" -> "cuda:0")
-        self._model_step = fast_step(self.model) if cfg.elite_only else self.model.step
+        self._model_step = fast_step(self.model, cfg.members) if cfg.elite_only else self.model.step
         if cfg.compile:
             self._compile()
         if cfg.known_reward_termination:
@@ -157,12 +157,15 @@ class DreamVectorEnv(VectorEnv):
         actions = self._check_actions(actions)
         cfg = self.config
         out = self._model_step(self._obs, actions, self._ctx, self._generator)
-        uncertainty = out.uncertainty
-        ok = out.finite & torch.isfinite(uncertainty)  # (n,)
+        uncertainty = out.uncertainty  # NaN throughout with members="sampled" (not computed)
+        ok = out.finite if cfg.members == "sampled" else out.finite & torch.isfinite(uncertainty)
         uncertainty = torch.where(ok, uncertainty, self._zeros)
         # (n, obs_dim); a slot whose model output is not finite keeps its last finite obs
         obs = torch.where(ok[:, None], out.obs, self._obs)
-        reward = torch.where(ok, out.reward - cfg.uncertainty_penalty * uncertainty, self._zeros)
+        reward = out.reward
+        if cfg.uncertainty_penalty:
+            reward = reward - cfg.uncertainty_penalty * uncertainty
+        reward = torch.where(ok, reward, self._zeros)
         terminated = out.terminated & ok
         steps = self._steps + 1
         truncated = ~ok
@@ -368,13 +371,15 @@ class DreamVectorEnv(VectorEnv):
         return torch.clamp(actions, self._low, self._high)
 
     def _compile(self) -> None:
-        """torch.compile the network the env steps (the elite view's, else the model's own).
+        """torch.compile the network the env steps (`EliteStep`'s, else the model's own).
 
         Measured on a 2-core CPU it does not pay (HalfCheetah, 1024 envs: no gain, ~1 min to
         compile), hence off by default; meant for GPUs.
         """
-        net = getattr(self._model_step, "view", self.model)
-        net.forward = torch.compile(net.forward, dynamic=False)
+        if isinstance(self._model_step, EliteStep):
+            self._model_step.compile()
+        else:
+            self.model.forward = torch.compile(self.model.forward, dynamic=False)
 
     def close_extras(self, **kwargs: Any) -> None:
         self._started = False

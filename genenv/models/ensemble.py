@@ -127,7 +127,11 @@ class EnsembleWorldModel(nn.Module):
             x = x.unsqueeze(0).expand(self.config.ensemble_size, -1, -1)
         for layer in self.hidden:
             x = F.silu(layer(x))
-        out = self.head(x)  # (E, n, 2*out+1)
+        return self.split_head(self.head(x))
+
+    def split_head(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The head's raw (..., n, 2*out+1) output as mean, soft-bounded log-variance and
+        termination logit (..., n)."""
         mean, logvar, term_logit = out.split([self.out_dim, self.out_dim, 1], dim=-1)
         logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
@@ -147,27 +151,51 @@ class EnsembleWorldModel(nn.Module):
         context: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> ModelStep:
-        n = obs.shape[0]
         mean, logvar, term_logit = self(obs, action, context)  # (E, n, out) x2, (E, n)
-        elite_mean = mean[self.elites]  # (K, n, out)
+        e = self.elites
+        return self.elite_step(obs, mean[e], logvar[e], term_logit[e], generator)
+
+    def elite_step(
+        self,
+        obs: torch.Tensor,  # (n, obs_dim)
+        mean: torch.Tensor,  # (K, n, out) the elites' normalised target means
+        logvar: torch.Tensor,  # (K, n, out)
+        term_logit: torch.Tensor,  # (K, n)
+        generator: torch.Generator | None = None,
+    ) -> ModelStep:
+        """The step from the elite members' outputs: their disagreement, one randomly chosen elite
+        per slot (trajectory sampling, TS1) and the elites' mean termination vote."""
+        n = obs.shape[0]
         # Disagreement: std over elites of the predicted normalised state change, averaged.
         # Written out: torch's std over a short strided leading dim ran ~20x slower on CPU, a
         # tenth of a whole imagined step at 1024 envs.
-        delta = elite_mean[..., :-1]  # (K, n, obs_dim)
+        delta = mean[..., :-1]  # (K, n, obs_dim)
         uncertainty = (delta - delta.mean(0)).square().mean(0).sqrt().mean(-1)  # (n,)
-        # Each slot follows one randomly chosen elite this step (trajectory sampling, TS1).
-        pick = self.elites[
-            torch.randint(len(self.elites), (n,), generator=generator, device=obs.device)
-        ]
+        pick = torch.randint(len(mean), (n,), generator=generator, device=obs.device)
         rows = torch.arange(n, device=obs.device)
-        target = mean[pick, rows]  # (n, out)
+        terminated = term_logit.mean(0) > 0.0  # (n,)
+        return self.member_step(
+            obs, mean[pick, rows], logvar[pick, rows], terminated, uncertainty, generator
+        )
+
+    def member_step(
+        self,
+        obs: torch.Tensor,  # (n, obs_dim)
+        mean: torch.Tensor,  # (n, out) each slot's chosen member's normalised target mean
+        logvar: torch.Tensor,  # (n, out)
+        terminated: torch.Tensor,  # (n,) bool
+        uncertainty: torch.Tensor,  # (n,)
+        generator: torch.Generator | None = None,
+    ) -> ModelStep:
+        """The step from each slot's chosen member: a Gaussian draw (`config.sample`), back to
+        observation units; a non-finite prediction is zeroed and flagged."""
+        target = mean
         if self.config.sample:
             noise = torch.randn(target.shape, generator=generator, device=obs.device)
-            target = target + noise * (0.5 * logvar[pick, rows]).exp()
+            target = target + noise * (0.5 * logvar).exp()
         target = self.target_norm.inverse(target)
         next_obs = obs + target[:, :-1]
         reward = target[:, -1]
-        terminated = term_logit[self.elites].mean(0) > 0.0  # (n,)
         finite = torch.isfinite(next_obs).all(-1) & torch.isfinite(reward)
         next_obs = torch.where(finite[:, None], next_obs, torch.zeros_like(next_obs))
         reward = torch.where(finite, reward, torch.zeros_like(reward))
