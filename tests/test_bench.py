@@ -27,6 +27,7 @@ def test_flops_count_only_the_elites(cheetah):
     layers = [p.shape for n, p in cheetah.named_parameters() if n.endswith("weight")]
     per_member = sum(2 * s[1] * s[2] for s in layers if len(s) == 3)
     assert model_flops(cheetah) == 2 * per_member  # 2 elites of 3 members run
+    assert model_flops(cheetah, "sampled") == per_member  # one member per slot
     every = copy.deepcopy(cheetah)
     del every.elites  # a model without elites runs all its members
     assert model_flops(every) == 3 * per_member
@@ -108,6 +109,27 @@ def test_table_header_and_limit_follow_the_measurement():
         row["steps_per_cpu_s"] = 2 * row["steps_per_s"]  # as on a machine busy half the time
     res["throughput"]["HalfCheetah"]["1024"]["real"]["steps_per_cpu_s"] = 20_000.0
     assert "CPU time per imagined step fits 1.00 us" in limit_text(res)
+
+
+def test_the_default_and_the_sampled_member_step_are_reported_apart():
+    flops = {w: 2 * 4 * (31 * w + 2 * w * w + w * 36) for w in (64, 128, 200)}
+    rates = {w: 1.0 / (2e-6 + f / 100e9) for w, f in flops.items()}
+    res = _result(rates, real=20_000.0)  # default: 5.28x
+    res["step_options"] = {
+        "sampled": {
+            "status": "ok",
+            "steps_per_s": 300_000.0,
+            "model_flops_per_step": flops[200] / 4,
+        }
+    }
+    text = to_markdown(res)
+    table = text[text.index("## Step options") : text.index("## Goals")]
+    default_row, sampled_row = [ln for ln in table.splitlines() if ln.startswith("| ")][1:]
+    assert default_row.startswith("| default") and default_row.endswith("| not met |")
+    assert 'members="sampled"' in sampled_row and "15.00x" in sampled_row
+    assert sampled_row.endswith("| met |")
+    goals = text[text.index("## Goals") :]
+    assert "default env 5.28x (not met)" in goals and "15.00x (met)" in goals
 
 
 def test_a_run_saves_after_each_section_and_says_what_is_unfinished():

@@ -120,6 +120,8 @@ def run_all(cfg: BenchConfig, save: Any = None) -> dict[str, Any]:
     if "dream" not in cfg.skip and "HalfCheetah" in cfg.tasks and 1024 in cfg.num_envs:
         # How the imagined rate scales with model width (HalfCheetah, 1024 envs).
         res["model_width"] = {str(h): bench_dream("HalfCheetah", 1024, cfg, h) for h in cfg.widths}
+        # The opt-in TS1-only step (DreamConfig(members="sampled")), beside the default row.
+        res["step_options"] = {"sampled": bench_dream("HalfCheetah", 1024, cfg, members="sampled")}
     done("model width")
     if "memory" not in cfg.skip:
         res["memory"] = {

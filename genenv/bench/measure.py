@@ -109,18 +109,20 @@ def model_for(task: str, device: str, hidden: int | None = None):
     return random_world_model(task, config).to(device)
 
 
-def model_flops(model: Any) -> float:
+def model_flops(model: Any, members: str = "elites") -> float:
     """Matmul FLOPs (2 per multiply-add) of one imagined step per env slot.
 
     Only the members that run count: a dream env steps an ensemble's elites alone
-    (`genenv.envs.fast.EliteStep`), so each (E, in, out) layer costs 2 * K * in * out.
+    (`genenv.envs.fast.EliteStep`), so each (E, in, out) layer costs 2 * K * in * out; with
+    `members="sampled"` one member runs per slot.
     """
     elites = getattr(model, "elites", None)
     total = 0
     for name, p in model.named_parameters():
         if name.endswith("weight") and p.dim() == 3:
-            members = p.shape[0] if elites is None else int(elites.numel())
-            total += 2 * members * p.shape[1] * p.shape[2]
+            members_run = p.shape[0] if elites is None else int(elites.numel())
+            members_run = 1 if members == "sampled" else members_run
+            total += 2 * members_run * p.shape[1] * p.shape[2]
     return float(total)
 
 
@@ -130,13 +132,19 @@ def sync(device: torch.device) -> None:
 
 
 def bench_dream(
-    task: str, n: int, cfg: BenchConfig, hidden: int | None = None, model: Any = None
+    task: str,
+    n: int,
+    cfg: BenchConfig,
+    hidden: int | None = None,
+    model: Any = None,
+    members: str = "elites",
 ) -> dict:
-    """Imagined steps/s of the tensor path at `n` envs (a random-init ensemble unless `model`)."""
+    """Imagined steps/s of the tensor path at `n` envs (a random-init ensemble unless `model`);
+    `members`: the env's `DreamConfig.members` (the default "elites", or "sampled")."""
     from genenv.envs.vector import DreamVectorEnv
 
     model = model_for(task, cfg.device, hidden) if model is None else model.to(cfg.device)
-    flops = model_flops(model)
+    flops = model_flops(model, members)
     env = DreamVectorEnv(
         task,
         model,
@@ -144,6 +152,7 @@ def bench_dream(
         device=cfg.device,
         validate_actions=False,
         compile=cfg.compile,
+        members=members,
     )
     dev = env.device
     low = torch.as_tensor(env.single_action_space.low, device=dev)
@@ -168,6 +177,7 @@ def bench_dream(
     rate = iters * n / elapsed
     return {
         "status": "ok",
+        "members": members,
         "steps_per_s": rate,
         "iters": iters,
         "seconds": elapsed,
