@@ -23,6 +23,7 @@ import torch
 from gymnasium import spaces
 
 from genenv.envs import _world
+from genenv.envs.single import OneEpisodeEnv
 from genenv.envs.vector import DreamVectorEnv
 from genenv.models.latent import LatentWorldModel
 from genenv.worlds.spec import WorldSpec
@@ -143,11 +144,11 @@ class PixelDreamVectorEnv(DreamVectorEnv):
         return self.observe(obs), reward, terminated, truncated, infos
 
 
-class PixelDreamEnv(gym.Env):
+class PixelDreamEnv(OneEpisodeEnv):
     """One imagined episode at a time in a latent pixel world (a batch of one
     `PixelDreamVectorEnv`). `render()` (rgb_array) returns the decoded frame of the state."""
 
-    metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}
+    vector_class = PixelDreamVectorEnv
 
     def __init__(
         self,
@@ -161,26 +162,8 @@ class PixelDreamEnv(gym.Env):
         start_frames: Any = None,
         **config: Any,
     ):
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        for key in ("num_envs", "autoreset_mode", "specs"):
-            if key in config:
-                raise ValueError(f"PixelDreamEnv does not take {key!r}; use PixelDreamVectorEnv")
-        self.vector = PixelDreamVectorEnv(
-            task,
-            world,
-            num_envs=1,
-            device=device,
-            specs=spec,
-            obs_type=obs_type,
-            start_frames=start_frames,
-            max_episode_steps=-1 if max_episode_steps is None else max_episode_steps,
-            **config,
-        )
-        self.render_mode = render_mode
-        self.metadata = {**self.metadata, "render_fps": round(1.0 / _world.task_dt(task))}
-        self.observation_space = self.vector.single_observation_space
-        self.action_space = self.vector.single_action_space
+        config = {**config, "obs_type": obs_type, "start_frames": start_frames}
+        self._build_vector(task, world, device, spec, max_episode_steps, render_mode, config)
 
     @property
     def model(self) -> LatentWorldModel:
@@ -191,15 +174,8 @@ class PixelDreamEnv(gym.Env):
         return self.vector.reset_tensor(seed=seed)[0].cpu().numpy().copy(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        action = np.asarray(action, dtype=np.float32)
-        if action.shape != self.action_space.shape:
-            raise ValueError(
-                f"action must have shape {self.action_space.shape}, got {action.shape}"
-            )
-        if not np.isfinite(action).all():
-            raise ValueError(f"non-finite (NaN/inf) action {action.tolist()}")
         obs, reward, terminated, truncated, infos = self.vector.step_tensor(
-            torch.as_tensor(action)[None]
+            self._check_action(action)
         )
         info = {
             "uncertainty": float(infos["uncertainty"][0]),

@@ -21,7 +21,59 @@ from genenv.envs.vector import DreamVectorEnv
 from genenv.worlds.spec import WorldSpec
 
 
-class DreamEnv(gym.Env):
+class OneEpisodeEnv(gym.Env):
+    """What `DreamEnv` and the pixel `PixelDreamEnv` share: a batch of one of `vector_class`
+    (options checked, no time limit of its own unless `max_episode_steps`) and the action check."""
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}
+    vector_class: type[DreamVectorEnv] = DreamVectorEnv
+
+    def _build_vector(
+        self,
+        task: str,
+        world: Any,
+        device: str | torch.device | None,
+        spec: WorldSpec | None,
+        max_episode_steps: int | None,
+        render_mode: str | None,
+        config: dict[str, Any],
+    ) -> None:
+        """Set `vector` (a batch of one built from `config`), `render_mode` and the spaces."""
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        for key in ("num_envs", "autoreset_mode", "specs"):
+            if key in config:
+                raise ValueError(
+                    f"{type(self).__name__} does not take {key!r}; use "
+                    f"{self.vector_class.__name__} for batches"
+                )
+        self.vector = self.vector_class(
+            task,
+            world,
+            num_envs=1,
+            device=device,
+            specs=spec,
+            max_episode_steps=-1 if max_episode_steps is None else max_episode_steps,
+            **config,
+        )
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / _world.task_dt(task))}
+        self.observation_space = self.vector.single_observation_space
+        self.action_space = self.vector.single_action_space
+
+    def _check_action(self, action: Any) -> torch.Tensor:
+        """(1, act_dim) from one action of the right shape, finite (else ValueError)."""
+        action = np.asarray(action, dtype=np.float32)
+        if action.shape != self.action_space.shape:
+            raise ValueError(
+                f"action must have shape {self.action_space.shape}, got {action.shape}"
+            )
+        if not np.isfinite(action).all():
+            raise ValueError(f"non-finite (NaN/inf) action {action.tolist()}")
+        return torch.as_tensor(action)[None]
+
+
+class DreamEnv(OneEpisodeEnv):
     """A single imagined world of `task` (see `DreamVectorEnv` for `world`, `device`, options).
 
     Args:
@@ -29,8 +81,6 @@ class DreamEnv(gym.Env):
         max_episode_steps: None (default): no limit of its own; an int: truncate after it.
         render_mode: None or "rgb_array" (frames of `width` x `height`).
     """
-
-    metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}
 
     def __init__(
         self,
@@ -44,27 +94,11 @@ class DreamEnv(gym.Env):
         height: int = 480,
         **config: Any,
     ):
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        for key in ("num_envs", "autoreset_mode", "specs"):
-            if key in config:
-                raise ValueError(f"DreamEnv does not take {key!r}; use DreamVectorEnv for batches")
-        self.vector = DreamVectorEnv(
-            task,
-            world,
-            num_envs=1,
-            device=device,
-            specs=spec,
-            max_episode_steps=-1 if max_episode_steps is None else max_episode_steps,
-            **config,
-        )
-        self.render_mode, self._size = render_mode, (width, height)
-        self.metadata = {**self.metadata, "render_fps": round(1.0 / _world.task_dt(task))}
+        self._build_vector(task, world, device, spec, max_episode_steps, render_mode, config)
+        self._size = (width, height)
         self._renderer = None  # genenv.worlds.PoseRenderer, built on the first render()
         self._last_obs: np.ndarray | None = None
         self._root: np.ndarray | None = None
-        self.observation_space = self.vector.single_observation_space
-        self.action_space = self.vector.single_action_space
 
     @property
     def world_spec(self) -> WorldSpec:
@@ -83,15 +117,8 @@ class DreamEnv(gym.Env):
         return obs, {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        action = np.asarray(action, dtype=np.float32)
-        if action.shape != self.action_space.shape:
-            raise ValueError(
-                f"action must have shape {self.action_space.shape}, got {action.shape}"
-            )
-        if not np.isfinite(action).all():
-            raise ValueError(f"non-finite (NaN/inf) action {action.tolist()}")
         obs, reward, terminated, truncated, infos = self.vector.step_tensor(
-            torch.as_tensor(action)[None]
+            self._check_action(action)
         )
         packed = torch.cat(
             [

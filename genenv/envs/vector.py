@@ -4,12 +4,12 @@ All state lives on one torch device as whole-batch tensors: observations (n, obs
 contexts (n, ctx_dim), episode step counters and returns. A step is a fixed sequence of tensor ops
 (model step, masks with `torch.where`), with no per-slot Python loop and no host round trip, so the
 tensor API (`reset_tensor` / `step_tensor`) can feed an on-device agent. The numpy API
-(`reset` / `step`) is a thin shell over it that returns gymnasium vector infos.
+(`reset` / `step`) is a thin shell over it that returns gymnasium vector infos (`envs.infos`).
 
 Speed: constants (masks, zeros, action bounds) are preallocated; each step's outputs are new
-tensors that the env never writes to again, so agents may keep references (the model step
-allocates far more than these few (n, ·) tensors, and dominates the step). Ensembles step only
-their elite members (`genenv.envs.fast`, identical rollouts). Run
+tensors that the env never writes to again, so agents may keep references. Ensembles step only
+their elite members, in activation buffers kept between steps (`genenv.envs.fast`, identical
+rollouts), or with `members="sampled"` only each slot's drawn elite (opt-in: no disagreement). Run
 `genenv bench --skip real ppo memory` to measure steps per second.
 
 Autoreset follows gymnasium: NEXT_STEP (default; the step after an episode ends resets that slot,
@@ -36,6 +36,7 @@ from gymnasium.vector.utils import batch_space
 from genenv.envs import _world
 from genenv.envs.config import DreamConfig
 from genenv.envs.fast import EliteStep, fast_step
+from genenv.envs.infos import vector_infos
 from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
@@ -242,40 +243,11 @@ class DreamVectorEnv(VectorEnv):
             _to_numpy(reward).astype(np.float64),
             _to_numpy(terminated),
             _to_numpy(truncated),
-            self._numpy_infos({k: _to_numpy(v) for k, v in t_infos.items()}),
+            vector_infos(
+                {k: _to_numpy(v) for k, v in t_infos.items()},
+                self.config.autoreset_mode is AutoresetMode.SAME_STEP,
+            ),
         )
-
-    def _numpy_infos(self, t: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Gymnasium vector infos (values with `_key` masks) from the tensor infos.
-
-        As in SyncVectorEnv + RecordEpisodeStatistics, "episode" and (SAME_STEP) "final_obs" /
-        "final_info" appear only on steps where some episode ended.
-        """
-        done = t["_episode"]
-        step_info = {"uncertainty": t["uncertainty"], "model_nonfinite": t["model_nonfinite"]}
-        same_step = self.config.autoreset_mode is AutoresetMode.SAME_STEP
-        # Slots that were reset this step carry reset infos (none) at the top level.
-        stepped = ~done if same_step else ~t["autoreset"]
-        infos: dict[str, Any] = {}
-        for key, value in step_info.items():
-            infos[key], infos["_" + key] = value, stepped.copy()
-        if not done.any():
-            return infos
-        infos["episode"] = {
-            "r": t["episode_return"].astype(np.float64),
-            "l": t["episode_length"],
-            "_r": done.copy(),
-            "_l": done.copy(),
-        }
-        infos["_episode"] = done.copy()
-        if same_step:
-            final = np.full(self.num_envs, None, dtype=object)
-            for i in np.flatnonzero(done):
-                final[i] = t["final_obs"][i]
-            infos["final_obs"], infos["_final_obs"] = final, done.copy()
-            infos["final_info"] = {**step_info, **{"_" + k: done.copy() for k in step_info}}
-            infos["_final_info"] = done.copy()
-        return infos
 
     def set_autoreset_mode(self, mode: AutoresetMode | str) -> None:
         """Switch between NEXT_STEP and SAME_STEP; the env must be reset before stepping again."""
