@@ -198,24 +198,31 @@ def out_file(text: str) -> Path:
     return path
 
 
-def in_file(text: str) -> Path:
-    """An existing, readable file."""
+def _existing(text: str, noun: str, is_kind) -> Path:
+    """`text` as a path that exists and `is_kind` (Path.is_file / Path.is_dir), named `noun`."""
     path = Path(text)
     if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such file: {text}")
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is not a file")
+        raise argparse.ArgumentTypeError(f"no such {noun}: {text}")
+    if not is_kind(path):
+        raise argparse.ArgumentTypeError(f"{text} is not a {noun}")
     return path
+
+
+def in_file(text: str) -> Path:
+    """An existing, readable file."""
+    return _existing(text, "file", Path.is_file)
 
 
 def in_dir(text: str) -> Path:
     """An existing folder."""
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such folder: {text}")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is not a folder")
-    return path
+    return _existing(text, "folder", Path.is_dir)
+
+
+def add_context(parser: argparse.ArgumentParser, help: str) -> None:
+    """--context FIELD=VALUE ... (physics context items, each checked by `context_pair`)."""
+    parser.add_argument(
+        "--context", nargs="*", type=context_pair, default=[], metavar="FIELD=VALUE", help=help
+    )
 
 
 def add_common(parser: argparse.ArgumentParser, progress: bool = True) -> None:

@@ -89,14 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.train_epochs,
         help="max world-model epochs",
     )
-    parser.add_argument(
-        "--context",
-        nargs="*",
-        type=ca.context_pair,
-        default=[],
-        metavar="FIELD=VALUE",
-        help="physics context, e.g. gravity=5",
-    )
+    ca.add_context(parser, "physics context, e.g. gravity=5")
     parser.add_argument(
         "--device",
         type=ca.device,

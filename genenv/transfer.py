@@ -153,16 +153,25 @@ def rankdata(x: Sequence[float]) -> np.ndarray:
     return ranks
 
 
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Pearson correlation, or None with fewer than 3 points, a constant side or a non-finite value."""
+def _paired(name: str, x: Sequence[float], y: Sequence[float]):
+    """(x, y) as float64 arrays for a correlation, or None where it is undefined (fewer than 3
+    points, a non-finite value); ValueError unless two 1-D sequences of one length."""
     a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(
-            f"pearson needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
+            f"{name} needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
         )
     if a.size < MIN_CORRELATION_POINTS or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return None
-    a, b = a - a.mean(), b - b.mean()
+    return a, b
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson correlation, or None with fewer than 3 points, a constant side or a non-finite value."""
+    pair = _paired("pearson", x, y)
+    if pair is None:
+        return None
+    a, b = pair[0] - pair[0].mean(), pair[1] - pair[1].mean()
     denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
     if denom <= 0.0:
         return None  # a constant side: the correlation is undefined
@@ -171,14 +180,8 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman rank correlation (Pearson of average ranks, so ties count correctly), or None."""
-    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(
-            f"spearman needs two 1-D sequences of one length, got {a.shape} and {b.shape}"
-        )
-    if a.size < MIN_CORRELATION_POINTS or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return None
-    return pearson(rankdata(a), rankdata(b))
+    pair = _paired("spearman", x, y)
+    return None if pair is None else pearson(rankdata(pair[0]), rankdata(pair[1]))
 
 
 def transfer_ratio(real_return: float, imagined_return: float) -> float | None:

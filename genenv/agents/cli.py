@@ -40,14 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5,
         help="real (and imagined) episodes per transfer test",
     )
-    parser.add_argument(
-        "--context",
-        nargs="*",
-        type=ca.context_pair,
-        default=[],
-        metavar="FIELD=VALUE",
-        help="physics context of the dream and the real test world, e.g. gravity=5",
-    )
+    ca.add_context(parser, "physics context of the dream and the real test world, e.g. gravity=5")
     parser.add_argument(
         "--device", type=ca.device, default="cpu", help="torch device of the world model"
     )

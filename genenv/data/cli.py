@@ -35,14 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"
     )
     parser.add_argument("--seed", type=ca.seed, default=0, help="seed of resets and random actions")
-    parser.add_argument(
-        "--context",
-        nargs="*",
-        type=ca.context_pair,
-        default=[],
-        metavar="KEY=VALUE",
-        help="physics context, e.g. gravity=5 mass_scale=1.5",
-    )
+    ca.add_context(parser, "physics context, e.g. gravity=5 mass_scale=1.5")
     parser.add_argument(
         "--sample-contexts",
         action="store_true",
