@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from genenv.config_checks import finite_floats, positive_ints
+from genenv.data.files import read_json
 from genenv.worlds.spec import Context, WorldSpec
 
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
@@ -125,10 +126,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def read_state(path: Path, cls):
     """The dataclass `cls` from the JSON file `path`, with one-line errors for a damaged file."""
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); the run folder was damaged") from None
+    data = read_json(path, f"{path} (the run folder was damaged)")
     known = {f.name for f in fields(cls)}
     if not isinstance(data, dict) or set(data) - known:
         raise ValueError(f"{path} is not a {cls.__name__} (keys {sorted(known)})")

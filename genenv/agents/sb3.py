@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from genenv.agents.recipe import Recipe
+from genenv.data.files import read_json
 
 # Explicit registry: recipe `algo` -> (module, class, kind). kind "sb3" trains through the VecEnv
 # adapter; kind "ondevice" takes the DreamVectorEnv and keeps everything on its device.
@@ -143,10 +144,7 @@ def load_policy(
 
 
 def _read_agent_meta(meta: Path) -> dict[str, Any]:
-    try:
-        info = json.loads(meta.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta} is not valid JSON ({err})") from None
+    info = read_json(meta)
     if not isinstance(info, dict):
         raise ValueError(f"{meta} must hold a JSON object")
     return info

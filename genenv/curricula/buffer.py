@@ -15,17 +15,14 @@ deterministic. The buffer checkpoints to JSON with an atomic write and resumes e
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genenv.data.files import follow_umask
+from genenv.data.files import atomic_write_json, read_json
 from genenv.worlds.spec import WorldSpec
 
 SOURCES = ("prompt", "image", "random", "mutation", "default")
@@ -282,11 +279,7 @@ class LevelBuffer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no level buffer checkpoint at {path}")
-        try:
-            state = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"level buffer checkpoint {path} is not valid JSON: {err}") from err
-        return cls.from_state_dict(state)
+        return cls.from_state_dict(read_json(path, f"level buffer checkpoint {path}"))
 
 
 def _check_score(score: float) -> float:
@@ -294,19 +287,3 @@ def _check_score(score: float) -> float:
     if not math.isfinite(score):
         raise ValueError(f"level scores must be finite, got {score}")
     return score
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """json.dump to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    follow_umask(fd)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from genenv.curricula.buffer import Provenance, atomic_write_json
+from genenv.curricula.buffer import Provenance
 from genenv.curricula.callback import CurriculumCallback
 from genenv.curricula.curriculum import Curriculum, FixedSampler, UniformSampler
 from genenv.curricula.spec import SCHEDULES, CurriculumSpec
+from genenv.data.files import atomic_write_json
 from genenv.worlds.spec import WorldSpec
 
 __all__ = ["SCHEDULES", "WorldSchedule", "build_sampler", "evaluate_worlds", "seed_levels"]

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -42,7 +40,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from genenv.data.files import follow_umask, remove_stale_tmp
+from genenv.data.files import atomic_write_json, read_json, remove_stale_tmp
 
 GENENV_DATA_FORMAT = 2  # version of the "genenv" block; 2: every episode has a checksum
 _STAGING_PREFIX = ".genenv-staging-"
@@ -50,18 +48,7 @@ _LOCK_NAME = ".genenv-lock"
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    follow_umask(fd)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_json(path, data, indent=None, default=_json_default)
 
 
 def episode_checksum(
@@ -101,10 +88,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"no dataset folder at {path}")
     if not meta_file.is_file():
         raise FileNotFoundError(f"{path} is not a dataset: it has no metadata.json")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta_file} is not valid JSON ({err})") from err
+    meta = read_json(meta_file)
     if not isinstance(meta, dict) or not isinstance(meta.get("genenv"), dict):
         raise ValueError(f"{path} is a Minari dataset but not one written by genenv collect")
     for key in ("total_episodes", "total_steps"):

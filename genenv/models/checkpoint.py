@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import torch
 
-from genenv.data.files import follow_umask, remove_stale_tmp
+from genenv.data.files import atomic_write_json, follow_umask, read_json, remove_stale_tmp
 from genenv.models.kinds import config_from_meta, get_kind, kind_of
 from genenv.worlds import CONTEXT_FIELDS, get_task
 
@@ -88,18 +87,7 @@ def save_checkpoint(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "genenv_version": __version__,
     }
-    fd, tmp_meta = tempfile.mkstemp(dir=path, prefix=".metadata.", suffix=".tmp")
-    follow_umask(fd)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_meta, path / METADATA_FILE)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_meta)
-        raise
+    atomic_write_json(path / METADATA_FILE, meta, indent=2)
     for old in path.glob("weights-*.safetensors"):
         if old.name != weights_name:
             old.unlink()
@@ -116,10 +104,7 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
     meta_file = path / METADATA_FILE
     if not meta_file.is_file():
         raise FileNotFoundError(f"checkpoint {path} is missing its {METADATA_FILE}")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint {path}: {METADATA_FILE} is not valid JSON ({err})") from err
+    meta = read_json(meta_file, f"checkpoint {path}: {METADATA_FILE}")
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise ValueError(f"checkpoint {path}: {METADATA_FILE} has no format_version")
     if meta["format_version"] != FORMAT_VERSION:
