@@ -1,7 +1,8 @@
 """Pixel worlds: quality, speed, goal-image planning, pixel agents and cost of the latent model.
 
 Per task, a latent pixel world (`genenv train-world --kind latent`, 64x64 frames) is read from
---workdir/<Task>-world (trained beforehand on --workdir/<Task>-data, see --train), then:
+--workdir/<Task>-world, trained beforehand on --workdir/<Task>-data (`genenv collect --pixels`,
+random actions, a data seed >= 100), then:
 - quality: on a fresh random-action test set (collect seed 101, never trained on): the linear probe
   z -> true state (fit at training time on training latents) as R² on test latents; decoded-frame
   PSNR and SSIM after 1, 5 and 20 open-loop steps (real actions) against the copy-last-frame
@@ -13,12 +14,18 @@ Per task, a latent pixel world (`genenv train-world --kind latent`, 64x64 frames
   actions, the frame is the goal image; then reset(seed) again (same target dot) and plan 50
   real steps with CEM in latent space (horizon 8, 128 samples, 2 iterations). Success: final
   fingertip within 0.05 m of the goal's fingertip. Same goals with uniform random actions;
-- agents (InvertedPendulum): SB3 PPO (default settings, seed 100) on latent observations in the
-  pixel dream, tested in the real env through the same encoder on real frames (5 episodes);
+- agents: SB3 PPO (default settings, seed 100, 16 dream envs, --agent-steps imagined steps) on
+  latent observations in the pixel dream, tested in the real env through the same encoder on real
+  frames (episodes reset with seeds 100, 101, ...: 5 on InvertedPendulum, 20 on Reacher, whose
+  return depends on the target). On Reacher also the same PPO in the state dream of an ensemble
+  world (--workdir/Reacher-state-world, `genenv train-world` on the same dataset's states), tested
+  on the same real episodes (and the zero action, for scale): the goal is the pixel agent within
+  10% of its real return;
 - cost: training wall time and gradient steps from the checkpoint.
 
-Usage:  python benchmarks/pixel_world.py --workdir /tmp/i9/pw --threads 1 [--parts quality,...]
-Results merge into benchmarks/results/pixel_world.json (+ .md) after every part.
+Usage:  python benchmarks/pixel_world.py --workdir /work/bench/pixels --threads 1 [--parts ...]
+Results merge into benchmarks/results/pixel_world.json (+ .md) after every part; each task keeps
+the header (command, note) of the run that last wrote it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 OUT_JSON, OUT_MD = RESULTS / "pixel_world.json", RESULTS / "pixel_world.md"
 TEST_SEED, GOAL_SEEDS, AGENT_SEED = 101, range(1000, 1050), 100
 PARTS = ("quality", "speed", "planning", "agents", "cost")
+AGENT_EPISODES = {"InvertedPendulum": 5, "Reacher": 20}  # tasks of the agents part
 
 
 def ssim(a: np.ndarray, b: np.ndarray, k: int = 7) -> float:
@@ -172,28 +180,62 @@ def planning(task: str, model, goals=GOAL_SEEDS) -> dict:
     return out
 
 
-def agents(task: str, model, timesteps: int) -> dict:
+class _ZeroAction:
+    """The do-nothing policy: what an agent that learned nothing but "do not move" gets."""
+
+    def __init__(self, space):
+        self.action = np.zeros(space.shape, np.float32)
+
+    def predict(self, obs, deterministic=True):
+        return self.action, None
+
+
+def _ppo(venv, timesteps: int):
     from stable_baselines3 import PPO
 
+    agent = PPO("MlpPolicy", venv, seed=AGENT_SEED, verbose=0, device="cpu")
+    t0 = time.perf_counter()
+    agent.learn(timesteps)
+    return agent, time.perf_counter() - t0
+
+
+def _returns(returns: list[float]) -> dict:
+    return {
+        "real_return_mean": float(np.mean(returns)),
+        "real_return_std": float(np.std(returns)),
+        "episodes": len(returns),
+    }
+
+
+def agents(task: str, model, timesteps: int, state_world: Path | None = None) -> dict:
     from genenv.agents.pixel_eval import evaluate_pixel_policy
     from genenv.envs.pixels import PixelDreamVectorEnv
     from genenv.envs.sb3 import DreamSB3VecEnv
 
-    venv = DreamSB3VecEnv(PixelDreamVectorEnv(task, model, 16))
-    agent = PPO("MlpPolicy", venv, seed=AGENT_SEED, verbose=0, device="cpu")
-    t0 = time.perf_counter()
-    agent.learn(timesteps)
-    train_s = time.perf_counter() - t0
-    returns = evaluate_pixel_policy(model, agent, episodes=5, seed=AGENT_SEED)
+    episodes = AGENT_EPISODES[task]
+    agent, train_s = _ppo(DreamSB3VecEnv(PixelDreamVectorEnv(task, model, 16)), timesteps)
+    returns = evaluate_pixel_policy(model, agent, episodes=episodes, seed=AGENT_SEED)
     data = json.loads((Path(model._ckpt) / "metadata.json").read_text())
-    return {
-        "imagined_steps": timesteps,
-        "train_s": train_s,
-        "real_return_mean": float(np.mean(returns)),
-        "real_return_std": float(np.std(returns)),
-        "episodes": len(returns),
-        "world_data_path": data.get("data_path"),
-    }
+    out = {"imagined_steps": timesteps, "steps_taken": agent.num_timesteps, "train_s": train_s}
+    out.update(_returns(returns))
+    out["world_data_path"] = data.get("data_path")
+    if state_world is None:
+        return out
+    from genenv.transfer import run_real_episodes
+    from genenv.worlds.spec import WorldSpec
+
+    venv = DreamSB3VecEnv(task=task, world=str(state_world), num_envs=16)
+    agent, train_s = _ppo(venv, timesteps)
+    returns, _, _ = run_real_episodes(agent, WorldSpec(task), episodes, seed=AGENT_SEED)
+    meta = json.loads((state_world / "metadata.json").read_text())
+    zero, _, _ = run_real_episodes(
+        _ZeroAction(venv.action_space), WorldSpec(task), episodes, seed=AGENT_SEED
+    )
+    out["state_dream"] = {"imagined_steps": timesteps, "steps_taken": agent.num_timesteps}
+    out["state_dream"].update(train_s=train_s, **_returns(returns))
+    out["state_dream"]["zero_action_return_mean"] = float(np.mean(zero))
+    out["state_dream"]["world_data_path"] = meta.get("data_path")
+    return out
 
 
 def cost(model) -> dict:
@@ -219,10 +261,10 @@ def cost(model) -> dict:
 
 def to_markdown(res: dict) -> str:
     lines = ["# Pixel worlds (benchmarks/pixel_world.py)", ""]
-    lines += [f"- {k}: {v}" for k, v in res["header"].items()]
-    lines.append("")
     for task, parts in res["tasks"].items():
-        lines.append(f"## {task}")
+        lines += [f"## {task}", ""]
+        lines += [f"- {k}: {v}" for k, v in res["headers"].get(task, {}).items()]
+        lines.append("")
         for part, value in parts.items():
             lines.append(f"### {part}")
             lines.append("```")
@@ -251,6 +293,18 @@ def goal_lines(res: dict) -> list[str]:
             out.append(
                 f"{task} speed >= 100x real with rendering: {'MET' if ok else 'NOT MET'} "
                 f"(latent {s['ratio_latent']:.0f}x, pixels {s['ratio_pixels']:.0f}x)"
+            )
+        if "agents" in parts and "state_dream" in parts["agents"]:
+            a, b = parts["agents"], parts["agents"]["state_dream"]
+            p, q = a["real_return_mean"], b["real_return_mean"]
+            gap = (q - p) / max(abs(q), 1e-9)  # how far the pixel agent is below the state agent
+            side = f"{gap:.0%} below" if gap >= 0 else f"{-gap:.0%} above"
+            out.append(
+                f"{task} pixel agent within 10% of the state-based dream's real return: "
+                f"{'MET' if gap <= 0.1 else 'NOT MET'} (pixel {p:.2f} +- {a['real_return_std']:.2f}"
+                f" vs state {q:.2f} +- {b['real_return_std']:.2f}, pixel/state {p / q:.2f}, "
+                f"{side}; zero action {b['zero_action_return_mean']:.2f}; "
+                f"{a['imagined_steps']} imagined steps each, {a['episodes']} real episodes)"
             )
         if "agents" in parts and task == "InvertedPendulum":
             a = parts["agents"]
@@ -283,15 +337,21 @@ def main() -> None:
     out_json, out_md = args.results / OUT_JSON.name, args.results / OUT_MD.name
     res = json.loads(out_json.read_text()) if out_json.exists() else {"tasks": {}}
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    res["header"] = {
+    header = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": machine_line(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git.stdout.strip(),
         "cut": args.note,
     }
+    tasks = args.tasks.split(",")
+    headers = res.setdefault("headers", {})
+    if "header" in res:  # a table written before per-task headers: its other tasks keep it
+        old = res.pop("header")
+        headers.update({t: old for t in res["tasks"] if t not in tasks and t not in headers})
+    headers.update({t: header for t in tasks})
     parts = [s for s in args.parts.split(",") if s]
-    for task in args.tasks.split(","):
+    for task in tasks:
         ckpt = args.workdir / f"{task}-world"
         model = load_checkpoint(ckpt)
         model._ckpt = str(ckpt)
@@ -299,7 +359,7 @@ def main() -> None:
         for part in parts:
             if part == "planning" and task != "Reacher":
                 continue
-            if part == "agents" and task != "InvertedPendulum":
+            if part == "agents" and task not in AGENT_EPISODES:
                 continue
             t0 = time.perf_counter()
             with torch.no_grad() if part != "agents" else torch.enable_grad():
@@ -310,11 +370,12 @@ def main() -> None:
                 elif part == "planning":
                     out[part] = planning(task, model, GOAL_SEEDS[: args.goals])
                 elif part == "agents":
-                    out[part] = agents(task, model, args.agent_steps)
+                    state = args.workdir / f"{task}-state-world" if task == "Reacher" else None
+                    out[part] = agents(task, model, args.agent_steps, state)
                 else:
                     out[part] = cost(model)
             out[part]["part_wall_s"] = round(time.perf_counter() - t0, 1)
-            out[part]["ran"] = f"{res['header']['date']} at {res['header']['git']}"
+            out[part]["ran"] = f"{header['date']} at {header['git']}"
             res["goals"] = goal_lines(res)
             args.results.mkdir(exist_ok=True)
             out_json.write_text(json.dumps(res, indent=1, default=float))
