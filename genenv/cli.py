@@ -12,8 +12,10 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from typing import NoReturn
 
+from genenv import progress
 from genenv.cli_args import one_line
 
 # name -> (module, one-line help). Order is the order `genenv --help` lists them in.
@@ -85,8 +87,6 @@ def _apply_common(args: argparse.Namespace) -> None:
             # torch (`world` with a text prompt) then skip its seconds-long import
             os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if getattr(args, "no_progress", False):
-        from genenv import progress
-
         progress.set_enabled(False)
 
 
@@ -101,6 +101,16 @@ def _drop_stdout_if_broken() -> None:
         os.close(devnull)
         with contextlib.suppress(OSError):
             sys.stdout.flush()
+
+
+_default_format_warning = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """genenv's own warnings as one line, `genenv: warning: ...`; others as Python shows them."""
+    if issubclass(category, UserWarning) and f"{os.sep}genenv{os.sep}" in str(filename):
+        return f"genenv: warning: {message}\n"
+    return _default_format_warning(message, category, filename, lineno, line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +129,7 @@ def _main(argv: list[str] | None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering by default
+    warnings.formatwarning = _format_warning
     top = _top_parser()
     top.add_argument("--version", action="store_true", help="print the version and exit")
     if not argv or argv[0] in ("-h", "--help"):
@@ -148,6 +159,7 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(rest)
     except SystemExit as exit_:  # --help (0) or a bad argument (2, message already printed)
         return exit_.code if isinstance(exit_.code, int) else 2
+    bars_were_on = progress.enabled()
     try:
         _apply_common(args)
         code = int(module.run(args) or 0)
@@ -160,6 +172,9 @@ def _main(argv: list[str] | None) -> int:
         _drop_stdout_if_broken()
         print(f"genenv {name}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    finally:  # `main` called in-process (tests, notebooks) leaves the caller's settings as found
+        progress.set_enabled(bars_were_on)
+        warnings.formatwarning = _default_format_warning
 
 
 if __name__ == "__main__":

@@ -228,3 +228,22 @@ def test_multi_step_training_runs_on_windows_and_refuses_bad_k(data):
         train_world_model(t, TrainConfig(max_epochs=1, rollout_steps=0), progress=False)
     with pytest.raises(ValueError, match="no training episode has 500 steps"):
         train_world_model(t, TrainConfig(max_epochs=1, rollout_steps=500), progress=False)
+
+
+def test_stopping_at_the_epoch_cap_while_improving_is_reported(data):
+    """A model cut off by max_epochs while its held-out error still falls is undertrained: the
+    report says so and a warning names the option; early stopping by patience does not warn."""
+    import warnings
+
+    t = load_transitions(data)
+    with pytest.warns(UserWarning, match="still falling"):
+        _, report = train_world_model(
+            t, TrainConfig(max_epochs=2, batch_size=128, lr=3e-3), progress=False, ensemble=TINY
+        )
+    assert report["stopped"] == "max_epochs" and report["still_improving"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, report = train_world_model(
+            t, TrainConfig(max_epochs=5, patience=0, batch_size=128), progress=False, ensemble=TINY
+        )
+    assert report["stopped"] == "patience" and not report["still_improving"]

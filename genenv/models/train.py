@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -319,6 +320,14 @@ def train_world_model(
             stop = "time"
             break
     bar.close()
+    still_improving = stop == "max_epochs" and since == 0
+    if still_improving:  # an undertrained model predicts worse and terminates falsely more often
+        warnings.warn(
+            f"world-model training stopped at its cap of {cfg.max_epochs} epochs while the "
+            "held-out error was still falling; more epochs (train-world --epochs, run "
+            "--train-epochs) would give a better model",
+            stacklevel=2,
+        )
     model.load_state_dict(best_state)
     model.eval()
     final_mse = validation_mse(model, hv)  # (E, out)
@@ -344,6 +353,7 @@ def train_world_model(
         "epochs": epochs,
         "grad_steps": steps,
         "stopped": stop,
+        "still_improving": still_improving,  # stopped by max_epochs with the last epoch better
         "time_s": round(time.monotonic() - t0, 2),
         "data_fingerprint": transitions.fingerprint(),
         "warm_start": warm,
