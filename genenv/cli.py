@@ -118,7 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before the command started: nothing was written
         print("\ninterrupted; nothing was written", file=sys.stderr)
+        if _is_the_command():
+            # An import cut short (torch's) can leave the interpreter to die by SIGINT during
+            # its teardown, after this line: nothing needs tearing down, so leave now.
+            sys.stderr.flush()
+            os._exit(130)
         return 130
+
+
+def _is_the_command() -> bool:
+    """True when this process is the `genenv` command itself, not a caller of `main()`."""
+    return getattr(sys.modules.get("genenv"), "_is_cli_process", lambda: False)()
 
 
 def _main(argv: list[str] | None) -> int:

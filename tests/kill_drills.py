@@ -92,11 +92,19 @@ def run(cmd: list[str], tally: Tally, timeout: float = 600, cwd: Path | None = N
     return done
 
 
+def sigint_as_at_a_terminal() -> None:
+    """`preexec_fn` for a child that a drill will Ctrl-C: SIGINT back to its default. A suite or
+    drill started in the background (`cmd &`, nohup, some CI runners) has SIGINT ignored, which
+    children inherit; Python then keeps ignoring it and the Ctrl-C would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_and_kill(cmd: list[str], delay: float, sig: int, tally: Tally, cwd: Path | None = None):
     """Start `cmd`, deliver `sig` after `delay` seconds if it still runs; wait for it to end."""
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd
-    )
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd,
+        preexec_fn=sigint_as_at_a_terminal,
+    )  # fmt: skip
     try:
         proc.wait(timeout=delay)
         killed = False

@@ -374,7 +374,8 @@ def _kill_when(cmd, ready, sig, timeout=120.0):
 
     import kill_drills
 
-    proc = subprocess.Popen(cmd, env=kill_drills._env(), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=kill_drills._env(), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=kill_drills.sigint_as_at_a_terminal)  # fmt: skip
     deadline = time.monotonic() + timeout
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -459,7 +460,7 @@ def test_ctrl_c_at_any_moment_of_startup_is_one_line_not_a_traceback(tmp_path, d
     cmd = kd.genenv("run", "--task", "InvertedPendulum", "--out", str(tmp_path / "run"),
                     "--real-steps", "1000", "--no-progress")  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=kd._env())  # fmt: skip
+                            env=kd._env(), preexec_fn=kd.sigint_as_at_a_terminal)  # fmt: skip
     deadline = time.monotonic() + 60
     while not _mapped(proc.pid, "mujoco") and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
