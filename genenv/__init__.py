@@ -23,7 +23,7 @@ def _exit_quietly_on_ctrl_c(signum, frame) -> None:  # pragma: no cover - exits 
 
 # A Ctrl-C that lands while the command is still importing (torch takes seconds) would print an
 # import traceback: nothing has been written yet, so exit with one line instead. `genenv.cli.main`
-# puts Python's own handler back before any work starts and handles KeyboardInterrupt there.
+# puts Python's own handler back when the command's work starts and handles KeyboardInterrupt.
 # Only for the `genenv` command itself, and only where SIGINT has Python's default handler.
 if _is_cli_process() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _exit_quietly_on_ctrl_c)

@@ -113,30 +113,17 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return _default_format_warning(message, category, filename, lineno, line)
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C before the command started: nothing was written
-        print("\ninterrupted; nothing was written", file=sys.stderr)
-        if _is_the_command():
-            # An import cut short (torch's) can leave the interpreter to die by SIGINT during
-            # its teardown, after this line: nothing needs tearing down, so leave now.
-            sys.stderr.flush()
-            os._exit(130)
-        return 130
-
-
-def _is_the_command() -> bool:
-    """True when this process is the `genenv` command itself, not a caller of `main()`."""
-    return getattr(sys.modules.get("genenv"), "_is_cli_process", lambda: False)()
-
-
-def _main(argv: list[str] | None) -> int:
-    # Startup is over: from here a Ctrl-C raises KeyboardInterrupt (genenv/__init__.py swaps in
-    # a quiet exit while the package imports).
+def _end_quiet_start() -> None:
+    """The command's work starts: from here a Ctrl-C raises KeyboardInterrupt, handled below.
+    Until now (package and command imports, parsing) the `genenv` process had the package's
+    quiet exit (genenv/__init__.py): nothing was written yet, and an import cut short by
+    KeyboardInterrupt can also die by SIGINT in the interpreter's teardown."""
     quiet = getattr(sys.modules.get("genenv"), "_exit_quietly_on_ctrl_c", None)
     if quiet is not None and signal.getsignal(signal.SIGINT) is quiet:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering by default
     warnings.formatwarning = _format_warning
@@ -169,6 +156,7 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(rest)
     except SystemExit as exit_:  # --help (0) or a bad argument (2, message already printed)
         return exit_.code if isinstance(exit_.code, int) else 2
+    _end_quiet_start()
     bars_were_on = progress.enabled()
     try:
         _apply_common(args)

@@ -148,7 +148,7 @@ class EliteStep:
         order = torch.argsort(pick, stable=True)  # slots grouped by member
         counts = torch.bincount(pick, minlength=len(layers[0][0])).tolist()  # one host sync
         xs = x.index_select(0, order)
-        raw_sorted = torch.empty(1, n, layers[-1][0].shape[-1], device=x.device)
+        raw_sorted = x.new_empty(1, n, layers[-1][0].shape[-1])
         start = 0
         for k, count in enumerate(counts):
             if count:
@@ -165,11 +165,9 @@ class EliteStep:
 def fast_step(model: torch.nn.Module, members: str = "elites"):
     """The fastest step function for `model`: `EliteStep` for ensembles (exact, or TS1-only with
     `members="sampled"`), else `model.step`."""
-    if members not in MEMBERS:
-        raise ValueError(f"members must be one of {MEMBERS}, got {members!r}")
     if isinstance(model, EnsembleWorldModel):
-        return EliteStep(model, members)
-    if members == "sampled":
+        return EliteStep(model, members)  # checks `members`
+    if members != "elites":
         raise ValueError(
             f"members='sampled' steps an ensemble's members one by one; {type(model).__name__} "
             "is not an EnsembleWorldModel"
