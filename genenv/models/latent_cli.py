@@ -19,6 +19,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--latent-dim", type=pos, default=c.latent_dim, help="size of the latent z")
     g.add_argument("--channels", type=pos, default=c.channels, help="first conv layer width")
     g.add_argument("--predictors", type=pos, default=c.num_predictors, help="predictor ensemble")
+    g.add_argument(
+        "--reward-coef",
+        type=ca.non_negative_float,
+        default=d.reward_coef,
+        help="weight of the reward head's loss (latent)",
+    )
+    g.add_argument(
+        "--rest-prob",
+        type=ca.probability,
+        default=d.rest_prob,
+        help="fraction of training stacks read at rest, as single images are (latent)",
+    )
     g.add_argument("--eval-every", type=pos, default=d.eval_every, help="steps between metrics")
 
 
@@ -37,6 +49,8 @@ def run(args: argparse.Namespace, rank: int) -> int:
         lr=args.lr if args.lr is not None else d.lr,
         holdout_fraction=args.holdout,
         eval_every=args.eval_every,
+        reward_coef=args.reward_coef,
+        rest_prob=args.rest_prob,
         max_time_s=args.max_time if args.max_time is not None else d.max_time_s,
         seed=args.seed,
         device=args.device,
