@@ -12,8 +12,10 @@ random actions, a data seed >= 100), then:
   after another as a SyncVectorEnv does on one thread), in the same process run;
 - planning (Reacher): 50 held-out goals, seeds 1000-1049: reset(seed), k ~ U{10..40} random
   actions, the frame is the goal image; then reset(seed) again (same target dot) and plan 50
-  real steps with CEM in latent space (horizon 8, 128 samples, 2 iterations). Success: final
-  fingertip within 0.05 m of the goal's fingertip. Same goals with uniform random actions;
+  real steps with CEM or MPPI in latent space (--plan-* flags; default CEM, horizon 8, 128
+  samples, 2 iterations). Success: final fingertip within 0.05 m of the goal's fingertip. Same
+  goals with uniform random actions. Planner settings are tuned on other seeds
+  (--goal-seed-start 2000 --results <elsewhere>), never on the held-out ones;
 - agents: SB3 PPO (default settings, seed 100, 16 dream envs, --agent-steps imagined steps) on
   latent observations in the pixel dream, tested in the real env through the same encoder on real
   frames (episodes reset with seeds 100, 101, ...: 5 on InvertedPendulum, 20 on Reacher, whose
@@ -24,17 +26,20 @@ random actions, a data seed >= 100), then:
 - cost: training wall time and gradient steps from the checkpoint.
 
 Usage:  python benchmarks/pixel_world.py --workdir /work/bench/pixels --threads 1 [--parts ...]
-Results merge into benchmarks/results/pixel_world.json (+ .md) after every part; each task keeps
-the header (command, note) of the run that last wrote it.
+Results merge into benchmarks/results/pixel_world.json (+ .md) after every part, under a file lock,
+so invocations running different parts side by side lose nothing; every part records the command
+and commit that produced it, and each task keeps the header of the run that last wrote to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,11 +165,9 @@ def _goal(task: str, seed: int, size: int):
     return frame, tip
 
 
-def planning(task: str, model, goals=GOAL_SEEDS) -> dict:
+def planning(task: str, model, goals, cfg) -> dict:
     from genenv.agents.goal import plan_to_goal
-    from genenv.agents.planner import PlannerConfig
 
-    cfg = PlannerConfig(horizon=8, num_samples=128, num_iterations=2, num_elites=16)
     rows = {"planner": [], "random": []}
     secs = []
     for seed in goals:
@@ -173,7 +176,10 @@ def planning(task: str, model, goals=GOAL_SEEDS) -> dict:
             run = plan_to_goal(model, frame, 50, cfg, seed=seed, policy=policy)
             rows[policy].append(float(np.linalg.norm(run.fingertip[-1][:2] - tip[:2])))
             secs += run.plan_seconds
-    out = {"goals": len(rows["planner"]), "threshold_m": 0.05, "seconds_per_plan": np.mean(secs)}
+    out = {"goals": len(rows["planner"]), "goal_seeds": f"{goals[0]}-{goals[-1]}"}
+    out |= {"threshold_m": 0.05, "seconds_per_plan": np.mean(secs)}
+    out["planner"] = {k: getattr(cfg, k) for k in ("method", "horizon", "num_samples")}
+    out["planner"] |= {k: getattr(cfg, k) for k in ("num_iterations", "num_elites")}
     for policy, d in rows.items():
         out[f"{policy}_success"] = float(np.mean(np.asarray(d) < 0.05))
         out[f"{policy}_final_distance_mean"] = float(np.mean(d))
@@ -326,16 +332,36 @@ def main() -> None:
     p.add_argument("--tasks", default="Reacher,InvertedPendulum", help="comma-separated tasks")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated: {PARTS}")
     p.add_argument("--goals", type=int, default=50, help="held-out planning goals")
+    p.add_argument(
+        "--goal-seed-start",
+        type=int,
+        default=GOAL_SEEDS[0],
+        help=f"first goal seed (held-out: {GOAL_SEEDS[0]}; tune planners elsewhere, e.g. 2000)",
+    )
+    p.add_argument("--plan-method", default="cem", choices=("cem", "mppi"), help="planner")
+    p.add_argument("--plan-horizon", type=int, default=8, help="planned steps")
+    p.add_argument("--plan-samples", type=int, default=128, help="candidates per iteration")
+    p.add_argument("--plan-iterations", type=int, default=2, help="refits per real step")
+    p.add_argument("--plan-elites", type=int, default=16, help="CEM elites")
     p.add_argument("--agent-steps", type=int, default=100_000, help="imagined PPO steps")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--note", default="", help="what was cut, added to the header")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of the tables")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    from genenv.agents.planner import PlannerConfig
     from genenv.models.checkpoint import load_checkpoint
 
+    plan_cfg = PlannerConfig(
+        method=args.plan_method,
+        horizon=args.plan_horizon,
+        num_samples=args.plan_samples,
+        num_iterations=args.plan_iterations,
+        num_elites=args.plan_elites,
+    )
+    goal_seeds = list(range(args.goal_seed_start, args.goal_seed_start + args.goals))
+
     out_json, out_md = args.results / OUT_JSON.name, args.results / OUT_MD.name
-    res = json.loads(out_json.read_text()) if out_json.exists() else {"tasks": {}}
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     header = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -344,18 +370,11 @@ def main() -> None:
         "git": git.stdout.strip(),
         "cut": args.note,
     }
-    tasks = args.tasks.split(",")
-    headers = res.setdefault("headers", {})
-    if "header" in res:  # a table written before per-task headers: its other tasks keep it
-        old = res.pop("header")
-        headers.update({t: old for t in res["tasks"] if t not in tasks and t not in headers})
-    headers.update({t: header for t in tasks})
     parts = [s for s in args.parts.split(",") if s]
-    for task in tasks:
+    for task in args.tasks.split(","):
         ckpt = args.workdir / f"{task}-world"
         model = load_checkpoint(ckpt)
         model._ckpt = str(ckpt)
-        out = res["tasks"].setdefault(task, {})
         for part in parts:
             if part == "planning" and task != "Reacher":
                 continue
@@ -364,23 +383,38 @@ def main() -> None:
             t0 = time.perf_counter()
             with torch.no_grad() if part != "agents" else torch.enable_grad():
                 if part == "quality":
-                    out[part] = quality(task, model, args.workdir)
+                    value = quality(task, model, args.workdir)
                 elif part == "speed":
-                    out[part] = speed(task, model)
+                    value = speed(task, model)
                 elif part == "planning":
-                    out[part] = planning(task, model, GOAL_SEEDS[: args.goals])
+                    value = planning(task, model, goal_seeds, plan_cfg)
                 elif part == "agents":
                     state = args.workdir / f"{task}-state-world" if task == "Reacher" else None
-                    out[part] = agents(task, model, args.agent_steps, state)
+                    value = agents(task, model, args.agent_steps, state)
                 else:
-                    out[part] = cost(model)
-            out[part]["part_wall_s"] = round(time.perf_counter() - t0, 1)
-            out[part]["ran"] = f"{header['date']} at {header['git']}"
-            res["goals"] = goal_lines(res)
-            args.results.mkdir(exist_ok=True)
-            out_json.write_text(json.dumps(res, indent=1, default=float))
-            out_md.write_text(to_markdown(res))
-            print(f"{task} {part}: {json.dumps(out[part], default=float)}", flush=True)
+                    value = cost(model)
+            value["part_wall_s"] = round(time.perf_counter() - t0, 1)
+            value["ran"] = f"{header['date']} at {header['git']}: {header['command']}"
+            _merge(out_json, out_md, task, part, value, header)
+            print(f"{task} {part}: {json.dumps(value, default=float)}", flush=True)
+
+
+def _merge(out_json: Path, out_md: Path, task: str, part: str, value: dict, header: dict) -> None:
+    """Write one part's result into the tables on disk under a file lock: invocations running side
+    by side (one part each, one per core) each add theirs and lose none."""
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    with open(Path(tempfile.gettempdir()) / "genenv-pixel_world.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        res = json.loads(out_json.read_text()) if out_json.exists() else {"tasks": {}}
+        headers = res.setdefault("headers", {})
+        if "header" in res:  # a table written before per-task headers: its other tasks keep it
+            old = res.pop("header")
+            headers.update({t: old for t in res["tasks"] if t not in headers})
+        headers[task] = header  # the latest run's; every part names its own command in "ran"
+        res["tasks"].setdefault(task, {})[part] = value
+        res["goals"] = goal_lines(res)
+        out_json.write_text(json.dumps(res, indent=1, default=float))
+        out_md.write_text(to_markdown(res))
 
 
 if __name__ == "__main__":
