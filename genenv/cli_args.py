@@ -92,14 +92,6 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def probability(text: str) -> float:
-    """A number in [0, 1)."""
-    value = _float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
-    return value
-
-
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1."""
     value = _float(text)

@@ -1,9 +1,12 @@
 """Planning to a goal image in a pixel world: CEM/MPPI in latent space, receding horizon, real env.
 
 The goal image is encoded to a latent g. `GoalLatentWorld` is a view of the latent world model
-whose reward is the negative mean squared distance of the predicted next latent to g (and which
-never terminates), so the stock `Planner` (CEM or MPPI over action sequences) plans toward the goal:
-it maximises -sum_t |z_t - g|^2 over its horizon. In the real env (frames from the task's pixel
+whose reward is the negative mean squared distance of the predicted next pose (the part of the
+latent that reads the current frame alone, `LatentWorldModel.pose`) to g's (and which never
+terminates), so the stock `Planner` (CEM or MPPI over action sequences) plans toward the goal: it
+maximises -sum_t |pose(z_t) - pose(g)|^2 over its horizon. Comparing poses, not whole latents,
+matters: a goal image is one frame, "at rest", while a state in motion has a velocity, and the
+planner should arrive, not imitate rest. In the real env (frames from the task's pixel
 camera), each step encodes the last two frames, plans, and executes the plan's first action.
 """
 
@@ -25,7 +28,8 @@ class GoalLatentWorld:
     """A latent world model whose reward is closeness to the goal latent `goal` (D,)."""
 
     def __init__(self, model: Any, goal: torch.Tensor):
-        self.model, self.goal = model, goal.to(model.device).reshape(1, -1)
+        self.model = model
+        self.goal = model.pose(goal.to(model.device).reshape(1, -1))  # (1, pose_dim)
         self.task, self.obs_dim = model.task, model.obs_dim
         self.act_dim, self.ctx_dim = model.act_dim, model.ctx_dim
         self.action_low, self.action_high = model.action_low, model.action_high
@@ -36,7 +40,7 @@ class GoalLatentWorld:
 
     def step(self, obs, action, context, generator=None) -> ModelStep:
         out = self.model.step(obs, action, context, generator)
-        reward = -((out.obs - self.goal) ** 2).mean(-1)  # (n,)
+        reward = -((self.model.pose(out.obs) - self.goal) ** 2).mean(-1)  # (n,)
         return out._replace(reward=reward, terminated=torch.zeros_like(out.terminated))
 
 
@@ -44,7 +48,7 @@ class GoalLatentWorld:
 class GoalRun:
     """One receding-horizon episode toward a goal image."""
 
-    latent_distance: list[float]  # |z_t - g|^2 (mean over dims) after each real step, t = 0..T
+    latent_distance: list[float]  # |pose(z_t) - pose(g)|^2 (mean) after each real step, t = 0..T
     plan_seconds: list[float]  # wall time of each plan
     frames: np.ndarray  # (T+1, S, S, 3) real frames
     qpos: np.ndarray  # (T+1, nq) real poses
@@ -94,7 +98,7 @@ def plan_to_goal(
         for t in range(steps + 1):
             stack = torch.as_tensor(np.stack([prev, frames[-1]])[None], device=dev)  # (1,2,S,S,3)
             z = model.encode(stack)  # (1, D)
-            dist.append(float(((z[0] - goal) ** 2).mean()))
+            dist.append(float(((model.pose(z[0]) - model.pose(goal)) ** 2).mean()))
             if t == steps:
                 break
             t0 = time.perf_counter()

@@ -10,7 +10,7 @@ empty model from the metadata. Nothing is tried in turn: the kind decides.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from torch import nn
@@ -55,6 +55,8 @@ def _describe_ensemble(model: EnsembleWorldModel) -> dict[str, Any]:
 
 
 def _build_latent(meta: dict[str, Any], config: LatentConfig) -> LatentWorldModel:
+    if "encoder" not in meta["latent"]:  # written before the per-frame encoder: one pair encoder
+        config = replace(config, encoder="stack")
     return LatentWorldModel(
         meta["task"],
         meta["act_dim"],

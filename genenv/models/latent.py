@@ -1,10 +1,14 @@
 """A JEPA-style latent world model learned from frames (the "latent" kind).
 
-- `encoder`: a small conv net from a stack of the last two frames (2 x H x W x 3, uint8) to a
-  latent z (latent_dim). Two frames, so z can hold velocities; a single image (an image prompt, a
-  goal image) is encoded as a stack of that image twice, i.e. "this pose, at rest".
-- `predictors`: K action-conditioned MLPs z' = z + f_k(z, a, context), evaluated together as
-  batched matrix products. They are trained in latent space against an EMA target encoder (see
+- `encoder`: a small conv net e from ONE frame (H x W x 3, uint8) to a pose latent (latent_dim / 2).
+  The state is z = [e(current frame), e(previous frame)]: two frames, so z holds velocities, and
+  its first half, the pose, reads the current frame alone. A single image (an image prompt, a goal
+  image) is [e(image), e(image)], "this pose, at rest", and a goal image compares with a state's
+  pose exactly (`pose`). (Checkpoints from before `LatentConfig.encoder` read the 6-channel pair
+  with one conv net, "stack", whose whole z is the pose.)
+- `predictors`: K action-conditioned MLPs that predict the next pose, e(next frame) = pose +
+  f_k(z, a, context), evaluated together as batched matrix products; the next state is [that, the
+  current pose]. They are trained in latent space against an EMA target encoder (see
   `latent_train`); their spread is the model's uncertainty.
 - `reward_head` r(z, a) and `termination_head` on z'.
 - `inverse_head` (z, z') -> a, an inverse-dynamics head used only in training: it keeps what
@@ -37,8 +41,18 @@ class LatentConfig:
     channels: int = 16  # width of the first conv layer (doubles every 2 layers, at most 4x)
     hidden_size: int = 256  # width of the predictor / head MLPs
     num_predictors: int = 3  # predictor ensemble size (uncertainty = their disagreement)
+    encoder: str = "frames"  # "frames": z = [e(current), e(previous)]; "stack": e(pair) (old)
+
+    @property
+    def pose_dim(self) -> int:
+        """Size of the part of z that reads the current frame alone (what a goal compares)."""
+        return self.latent_dim // 2 if self.encoder == "frames" else self.latent_dim
 
     def __post_init__(self) -> None:
+        if self.encoder not in ("frames", "stack"):
+            raise ValueError(f"encoder must be 'frames' or 'stack', got {self.encoder!r}")
+        if self.encoder == "frames" and self.latent_dim % 2:
+            raise ValueError(f"latent_dim must be even (two frames), got {self.latent_dim}")
         if self.image_size not in (16, 32, 64, 128):
             raise ValueError(f"image_size must be 16, 32, 64 or 128, got {self.image_size}")
         if self.num_predictors < 1 or self.latent_dim < 2:
@@ -51,21 +65,23 @@ def _conv_widths(cfg: LatentConfig) -> list[int]:
 
 
 class Encoder(nn.Module):
-    """(n, 2, H, W, 3) uint8 frame stacks -> (n, latent_dim)."""
+    """ "frames": (n, H, W, 3) uint8 frames -> (n, pose_dim); "stack": (n, 2, H, W, 3) -> (n, D)."""
 
     def __init__(self, cfg: LatentConfig):
         super().__init__()
-        widths, layers, c_in = _conv_widths(cfg), [], 6
+        self.frames = 1 if cfg.encoder == "frames" else 2
+        widths, layers, c_in = _conv_widths(cfg), [], 3 * self.frames
         for w in widths:
             layers += [nn.Conv2d(c_in, w, 4, stride=2, padding=1), nn.GroupNorm(1, w), nn.SiLU()]
             c_in = w
         self.convs = nn.Sequential(*layers)
-        self.out = nn.Linear(c_in * 16, cfg.latent_dim)
+        self.out = nn.Linear(c_in * 16, cfg.pose_dim)
 
-    def forward(self, stacks: torch.Tensor) -> torch.Tensor:
-        n, _, h, w, _ = stacks.shape
-        x = stacks.permute(0, 1, 4, 2, 3).reshape(n, 6, h, w).float() / 127.5 - 1.0  # (n,6,H,W)
-        return self.out(self.convs(x).flatten(1))  # (n, latent_dim)
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        n, h, w = images.shape[0], images.shape[-3], images.shape[-2]
+        x = images.reshape(n, -1, h, w, 3).permute(0, 1, 4, 2, 3)  # (n, frames, 3, H, W)
+        x = x.reshape(n, 3 * self.frames, h, w).float() / 127.5 - 1.0
+        return self.out(self.convs(x).flatten(1))  # (n, pose_dim)
 
 
 class Decoder(nn.Module):
@@ -87,21 +103,21 @@ class Decoder(nn.Module):
 
 
 class Predictors(nn.Module):
-    """K residual MLPs: (z, a, ctx) -> z' for every member, (K, n, latent_dim)."""
+    """K MLPs: features of (z, a, ctx) -> every member's change of the pose, (K, n, pose_dim)."""
 
-    def __init__(self, k: int, in_dim: int, hidden: int, latent_dim: int):
+    def __init__(self, k: int, in_dim: int, hidden: int, pose_dim: int):
         super().__init__()
         self.k = k
         self.layers = nn.ModuleList(
             [EnsembleLinear(k, in_dim, hidden), EnsembleLinear(k, hidden, hidden)]
         )
-        self.out = EnsembleLinear(k, hidden, latent_dim)
+        self.out = EnsembleLinear(k, hidden, pose_dim)
 
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(0).expand(self.k, -1, -1) if x.dim() == 2 else x  # (K, n, in)
         for layer in self.layers:
             h = F.silu(layer(h))
-        return z + self.out(h)  # (K, n, latent_dim) (z broadcasts)
+        return self.out(h)  # (K, n, pose_dim)
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -128,7 +144,8 @@ class LatentWorldModel(nn.Module):
         self.task, self.act_dim, self.ctx_dim = task, act_dim, ctx_dim
         self.obs_dim = D = cfg.latent_dim  # the imagined world's state is z
         self.encoder = Encoder(cfg)
-        self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, D)
+        P = cfg.pose_dim
+        self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, P)
         self.reward_head = _mlp(D + act_dim + ctx_dim, cfg.hidden_size, 1)
         self.termination_head = _mlp(D + ctx_dim, cfg.hidden_size, 1)
         self.inverse_head = _mlp(2 * D, cfg.hidden_size, act_dim)
@@ -152,9 +169,27 @@ class LatentWorldModel(nn.Module):
     def features(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
         return torch.cat([z, action, self.ctx_norm(context)], dim=-1)  # (n, D+act+ctx)
 
+    def pose(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., pose_dim) the part of latents (..., D) that reads the current frame alone."""
+        return z[..., : self.config.pose_dim]
+
+    def embed(self, stacks: torch.Tensor) -> torch.Tensor:
+        """(n, 2, H, W, 3) uint8 stacks [previous, current] -> (n, D) latents (with gradients)."""
+        if self.config.encoder == "stack":
+            return self.encoder(stacks)
+        e = self.encoder(stacks.flatten(0, 1)).view(len(stacks), 2, -1)  # (n, 2, pose_dim)
+        return torch.cat([e[:, 1], e[:, 0]], dim=-1)  # [current, previous]
+
+    def next_latent(self, next_pose: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """(..., n, D) the state after z (n, D) whose new pose is next_pose (..., n, pose_dim)."""
+        if self.config.encoder == "stack":
+            return next_pose
+        return torch.cat([next_pose, self.pose(z).expand_as(next_pose)], dim=-1)
+
     def predict_all(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
         """(K, n, D) every predictor's next latent."""
-        return self.predictors(z, self.features(z, action, context))
+        delta = self.predictors(self.features(z, action, context))  # (K, n, pose_dim)
+        return self.next_latent(self.pose(z) + delta, z)
 
     def reward(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
         return self.reward_head(self.features(z, action, context)).squeeze(-1)  # (n,)
@@ -214,11 +249,11 @@ class LatentWorldModel(nn.Module):
         if frames.dim() == 4:
             frames = frames.unsqueeze(1).expand(-1, 2, -1, -1, -1)
         s = self.config.image_size
-        if frames.dim() != 5 or tuple(frames.shape[2:]) != (s, s, 3):
+        if frames.dim() != 5 or tuple(frames.shape[1:]) != (2, s, s, 3):
             raise ValueError(
                 f"this {self.task} pixel world reads {s}x{s} RGB frames, got {tuple(frames.shape)}"
             )
         out = []
         for i in range(0, frames.shape[0], 1024):
-            out.append(self.encoder(frames[i : i + 1024]))
+            out.append(self.embed(frames[i : i + 1024]))
         return torch.cat(out)  # (n, D)

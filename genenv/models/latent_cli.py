@@ -25,12 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.reward_coef,
         help="weight of the reward head's loss (latent)",
     )
-    g.add_argument(
-        "--rest-prob",
-        type=ca.probability,
-        default=d.rest_prob,
-        help="fraction of training stacks read at rest, as single images are (latent)",
-    )
     g.add_argument("--eval-every", type=pos, default=d.eval_every, help="steps between metrics")
 
 
@@ -50,7 +44,6 @@ def run(args: argparse.Namespace, rank: int) -> int:
         holdout_fraction=args.holdout,
         eval_every=args.eval_every,
         reward_coef=args.reward_coef,
-        rest_prob=args.rest_prob,
         max_time_s=args.max_time if args.max_time is not None else d.max_time_s,
         seed=args.seed,
         device=args.device,

@@ -16,9 +16,7 @@ an episode boundary; shorter windows are masked):
   latents picked at random): pixels never shape the latent space.
 Every `eval_every` steps the held-out episodes are scored: per-dimension latent std, effective rank
 (exp of the entropy of the normalised singular values), a ridge probe z -> true MuJoCo state (fit on
-training latents, R² on held-out), one-step latent error, reward error, decoded PSNR, and the rest
-gap: how far a frame read as a single image lies from the same frame read with its predecessor
-(squared distance over the latent variance; a goal image or an image prompt is read the first way).
+training latents, R² on held-out), one-step latent error, reward error and decoded PSNR.
 
 Distributed: under torchrun (`torch.distributed` initialised) every rank draws the same global
 batch and takes its own slice of it; DistributedDataParallel averages the gradients, so the
@@ -62,8 +60,6 @@ class LatentTrainConfig:
     termination_coef: float = 0.5  # termination head BCE weight
     decoder_coef: float = 1.0  # decoder MSE weight (on detached latents)
     inverse_coef: float = 1.0  # inverse-dynamics MSE weight (keeps the actions' effect in z)
-    rest_prob: float = 0.0  # fraction of z0 stacks read "at rest" ([current, current]), the way
-    # a single image (an image prompt, a goal image) is read, so those latents are in-distribution
     holdout_fraction: float = 0.1  # fraction of episodes held out for the collapse metrics
     eval_every: int = 250  # steps between held-out evaluations (and log lines)
     max_eval: int = 1500  # at most this many held-out / probe-fit transitions per evaluation
@@ -128,15 +124,11 @@ class _Objective(nn.Module):
         m, cfg, H = self.model, self.cfg, self.cfg.horizon
         idx, mask = w.window(i, H)  # (B, H)
         maskf = mask.float()
-        stacks = w.stack(i)  # (B, 2, H, W, 3)
-        if cfg.rest_prob > 0:
-            rest = torch.rand(len(i), device=stacks.device) < cfg.rest_prob  # (B,)
-            now = stacks[:, 1:].expand_as(stacks)
-            stacks = torch.where(rest[:, None, None, None, None], now, stacks)
-        z = m.encoder(stacks)  # (B, D)
-        with torch.no_grad():
-            tz = self._target[0](w.next_stack(idx).flatten(0, 1)).view(*idx.shape, -1)  # (B,H,D)
-        var, cov = vicreg_terms(z)
+        z = m.embed(w.stack(i))  # (B, D)
+        with torch.no_grad():  # the target encoder's next poses (B, H, pose_dim)
+            nxt = w.next_stack(idx) if m.config.encoder == "stack" else w.frames[w.cur[idx] + 1]
+            tz = self._target[0](nxt.flatten(0, 1)).view(*idx.shape, -1)
+        var, cov = vicreg_terms(m.pose(z))
         pred_loss = rew_loss = term_loss = dec_loss = inv_loss = z.new_zeros(())
         z0 = z
         dec_z, dec_f = [z.detach()], [w.frames[w.cur[i]]]
@@ -144,7 +136,7 @@ class _Objective(nn.Module):
             a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
             r_hat = m.reward(z, a, ctx)  # (B,)
             preds = m.predict_all(z, a, ctx)  # (K, B, D)
-            err = ((preds - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
+            err = ((m.pose(preds) - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
             z_prev, z = z, preds.mean(0)
             inv = ((m.inverse_head(torch.cat([z_prev, z], -1)) - a) ** 2).mean(-1)  # (B,)
             logit = m.termination_logit(z, ctx)
@@ -169,7 +161,8 @@ class _Objective(nn.Module):
         real = torch.cat([dec_f[0], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         dec_loss = F.mse_loss(recon, real)
         a0 = w.act[idx[:, 0]]
-        inv_loss = inv_loss / H + ((m.inverse_head(torch.cat([z0, tz[:, 0]], -1)) - a0) ** 2).mean()
+        z1 = m.next_latent(tz[:, 0], z0)  # the target's next state
+        inv_loss = inv_loss / H + ((m.inverse_head(torch.cat([z0, z1], -1)) - a0) ** 2).mean()
         loss = (
             cfg.inverse_coef * inv_loss
             + pred_loss / H
@@ -219,7 +212,6 @@ def collapse_metrics(
     z_fit = model.encode(w.stack(fit_idx)).cpu()
     z = model.encode(w.stack(eval_idx))  # (n, D)
     z_next = model.encode(w.next_stack(eval_idx))
-    z_rest = model.encode(w.frames[w.cur[eval_idx]])  # the same frames read as single images
     a, ctx = w.act[eval_idx], w.ctx[eval_idx]
     pred = model.predict_all(z, a, ctx).mean(0)
     std = z.std(0)
@@ -233,7 +225,6 @@ def collapse_metrics(
             z_fit, w.state[fit_idx].cpu(), z.cpu(), w.state[eval_idx].cpu()
         ),
         "eval/one_step_latent_rel_mse": float(((pred - z_next) ** 2).mean() / z_next.var(0).mean()),
-        "eval/rest_gap": float(((z_rest - z) ** 2).mean() / z.var(0).mean()),
         "eval/reward_mse": float(((model.reward(z, a, ctx) - w.rew[eval_idx]) ** 2).mean()),
         "eval/decoded_psnr": float(10 * torch.log10(255.0**2 / mse.clamp_min(1e-8))),
     }
