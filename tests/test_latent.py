@@ -118,6 +118,36 @@ def test_latent_checkpoint_round_trip(tmp_path, tiny_model):
         load_checkpoint(tmp_path / "w")
 
 
+def test_the_pose_reads_the_current_frame_alone(pixel_data, tiny_model):
+    """A goal image compares with a state's pose: the pose half of z must not depend on the previous
+    frame, and the other half must be the previous frame's pose."""
+    model, _ = tiny_model
+    frames = torch.as_tensor(load_pixel_transitions(pixel_data).frames[:12])  # (12, 32, 32, 3)
+    pairs = torch.stack([frames[:6], frames[6:]], dim=1)  # (6, 2, ...) [previous, current]
+    z, single = model.encode(pairs), model.encode(frames[6:])  # (6, 8) each
+    assert torch.allclose(model.pose(z), model.pose(single), atol=1e-5)
+    assert torch.allclose(z[:, 4:], model.pose(model.encode(frames[:6])), atol=1e-5)
+    assert not torch.allclose(z, single, atol=1e-3)  # the previous frame is in z: velocities
+    nxt = model.predict_all(z, torch.zeros(6, 1), torch.zeros(6, model.ctx_dim))  # (K, 6, 8)
+    assert torch.equal(nxt[..., 4:], model.pose(z).expand(2, -1, -1))  # shifted, not predicted
+
+
+def test_a_checkpoint_from_before_the_per_frame_encoder_loads_as_the_pair_encoder(tmp_path):
+    cfg = LatentConfig(image_size=32, latent_dim=6, channels=8, hidden_size=16, encoder="stack")
+    torch.manual_seed(0)
+    old = LatentWorldModel("InvertedPendulum", 1, 5, cfg, [-3.0], [3.0])
+    save_checkpoint(old, tmp_path / "w")
+    meta = json.loads((tmp_path / "w" / "metadata.json").read_text())
+    del meta["latent"]["encoder"]  # as written before the field existed
+    (tmp_path / "w" / "metadata.json").write_text(json.dumps(meta))
+    back = load_checkpoint(tmp_path / "w")
+    assert back.config.encoder == "stack" and back.config.pose_dim == 6
+    frames = torch.randint(0, 255, (3, 2, 32, 32, 3), dtype=torch.uint8)
+    assert torch.equal(old.encode(frames), back.encode(frames))
+    with pytest.raises(ValueError, match="even"):
+        LatentConfig(latent_dim=7)
+
+
 def _torchrun(args, nproc):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
