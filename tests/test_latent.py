@@ -133,17 +133,19 @@ def test_the_pose_reads_the_current_frame_alone(pixel_data, tiny_model):
 
 
 def test_a_checkpoint_from_before_the_per_frame_encoder_loads_as_the_pair_encoder(tmp_path):
-    cfg = LatentConfig(image_size=32, latent_dim=6, channels=8, hidden_size=16, encoder="stack")
+    cfg = LatentConfig(32, 6, 8, 16, encoder="stack", decoder_output="tanh")
     torch.manual_seed(0)
     old = LatentWorldModel("InvertedPendulum", 1, 5, cfg, [-3.0], [3.0])
     save_checkpoint(old, tmp_path / "w")
     meta = json.loads((tmp_path / "w" / "metadata.json").read_text())
-    del meta["latent"]["encoder"]  # as written before the field existed
+    del meta["latent"]["encoder"], meta["latent"]["decoder_output"]  # as before the fields
     (tmp_path / "w" / "metadata.json").write_text(json.dumps(meta))
     back = load_checkpoint(tmp_path / "w")
     assert back.config.encoder == "stack" and back.config.pose_dim == 6
+    assert back.config.decoder_output == "tanh"
     frames = torch.randint(0, 255, (3, 2, 32, 32, 3), dtype=torch.uint8)
-    assert torch.equal(old.encode(frames), back.encode(frames))
+    z = old.encode(frames)
+    assert torch.equal(z, back.encode(frames)) and torch.equal(old.render(z), back.render(z))
     with pytest.raises(ValueError, match="even"):
         LatentConfig(latent_dim=7)
 

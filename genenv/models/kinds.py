@@ -54,9 +54,13 @@ def _describe_ensemble(model: EnsembleWorldModel) -> dict[str, Any]:
     }
 
 
+# what a latent checkpoint written before a LatentConfig field existed was built with
+_LATENT_BEFORE = {"encoder": "stack", "decoder_output": "tanh"}
+
+
 def _build_latent(meta: dict[str, Any], config: LatentConfig) -> LatentWorldModel:
-    if "encoder" not in meta["latent"]:  # written before the per-frame encoder: one pair encoder
-        config = replace(config, encoder="stack")
+    old = {k: v for k, v in _LATENT_BEFORE.items() if k not in meta["latent"]}
+    config = replace(config, **old)
     return LatentWorldModel(
         meta["task"],
         meta["act_dim"],

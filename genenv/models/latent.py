@@ -42,6 +42,7 @@ class LatentConfig:
     hidden_size: int = 256  # width of the predictor / head MLPs
     num_predictors: int = 3  # predictor ensemble size (uncertainty = their disagreement)
     encoder: str = "frames"  # "frames": z = [e(current), e(previous)]; "stack": e(pair) (old)
+    decoder_output: str = "linear"  # "tanh" (old) saturates on a black background and stalls
 
     @property
     def pose_dim(self) -> int:
@@ -49,6 +50,10 @@ class LatentConfig:
         return self.latent_dim // 2 if self.encoder == "frames" else self.latent_dim
 
     def __post_init__(self) -> None:
+        if self.decoder_output not in ("linear", "tanh"):
+            raise ValueError(
+                f"decoder_output must be 'linear' or 'tanh', got {self.decoder_output!r}"
+            )
         if self.encoder not in ("frames", "stack"):
             raise ValueError(f"encoder must be 'frames' or 'stack', got {self.encoder!r}")
         if self.encoder == "frames" and self.latent_dim % 2:
@@ -85,7 +90,9 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(n, latent_dim) -> (n, 3, H, W) frame in [-1, 1] (the newest frame of the stack)."""
+    """(n, latent_dim) -> (n, 3, H, W) the newest frame, pixels scaled to [-1, 1] ("linear": not
+    squashed, so a mostly black frame (-1) does not saturate the output and stall its gradients;
+    `render` clamps)."""
 
     def __init__(self, cfg: LatentConfig):
         super().__init__()
@@ -96,10 +103,11 @@ class Decoder(nn.Module):
         for w_in, w_out in zip(widths, [*widths[1:], cfg.channels], strict=True):
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1), nn.SiLU()]
         self.deconvs = nn.Sequential(*layers, nn.Conv2d(cfg.channels, 3, 3, padding=1))
+        self.tanh = cfg.decoder_output == "tanh"
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.inp(z).view(-1, self.first, 4, 4)  # (n, C, 4, 4)
-        return torch.tanh(self.deconvs(x))  # (n, 3, H, W)
+        x = self.deconvs(self.inp(z).view(-1, self.first, 4, 4))  # (n, 3, H, W)
+        return torch.tanh(x) if self.tanh else x
 
 
 class Predictors(nn.Module):
