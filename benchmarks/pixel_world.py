@@ -14,7 +14,8 @@ random actions, a data seed >= 100), then:
   actions, the frame is the goal image; then reset(seed) again (same target dot) and plan 50
   real steps with CEM or MPPI in latent space (--plan-* flags; default CEM, horizon 8, 128
   samples, 2 iterations). Success: final fingertip within 0.05 m of the goal's fingertip
-  (also reported: within 0.05 m at some step, which tells reaching a goal from holding it). Same
+  (also reported: within 0.05 m at some step; random actions pass that near most goals too, so it
+  says nothing of skill on its own). Same
   goals with uniform random actions. Planner settings are tuned on other seeds
   (--goal-seed-start 2000 --results <elsewhere>), never on the held-out ones;
 - agents: SB3 PPO (default settings, seed 100, 16 dream envs, --agent-steps imagined steps) on
@@ -26,7 +27,7 @@ random actions, a data seed >= 100), then:
   10% of its real return;
 - cost: training wall time and gradient steps from the checkpoint.
 
-Usage:  python benchmarks/pixel_world.py --workdir /work/bench/pixels --threads 1 [--parts ...]
+Usage:  python benchmarks/pixel_world.py --workdir bench/pixels --threads 1 [--parts ...]
 Results merge into benchmarks/results/pixel_world.json (+ .md) after every part, under a file lock,
 so invocations running different parts side by side lose nothing; every part records the command
 and commit that produced it, and each task keeps the header of the run that last wrote to it.

@@ -130,6 +130,10 @@ def test_the_pose_reads_the_current_frame_alone(pixel_data, tiny_model):
     assert not torch.allclose(z, single, atol=1e-3)  # the previous frame is in z: velocities
     nxt = model.predict_all(z, torch.zeros(6, 1), torch.zeros(6, model.ctx_dim))  # (K, 6, 8)
     assert torch.equal(nxt[..., 4:], model.pose(z).expand(2, -1, -1))  # shifted, not predicted
+    # the disagreement is over what the members predict: the shifted half must not dilute it
+    spread = nxt[..., :4].std(0, unbiased=False).mean(-1)  # (6,)
+    out = model.step(z, torch.zeros(6, 1), torch.zeros(6, model.ctx_dim))
+    assert torch.allclose(out.uncertainty, spread) and (spread > 0).all()
 
 
 def test_a_checkpoint_from_before_the_per_frame_encoder_loads_as_the_pair_encoder(tmp_path):

@@ -25,7 +25,7 @@ from genenv.worlds.spec import WorldSpec
 
 
 class GoalLatentWorld:
-    """A latent world model whose reward is closeness to the goal latent `goal` (D,)."""
+    """A latent world model whose reward is closeness to the pose of the goal latent `goal` (D,)."""
 
     def __init__(self, model: Any, goal: torch.Tensor):
         self.model = model

@@ -221,7 +221,7 @@ class LatentWorldModel(nn.Module):
     ) -> ModelStep:
         preds = self.predict_all(obs, action, context)  # (K, n, D)
         z_next = preds.mean(0)  # (n, D)
-        uncertainty = preds.std(0, unbiased=False).mean(-1)  # (n,)
+        uncertainty = self.pose(preds).std(0, unbiased=False).mean(-1)  # (n,) (the rest is shifted)
         reward = self.reward(obs, action, context)  # (n,)
         terminated = self.termination_logit(z_next, context) > 0.0
         finite = torch.isfinite(z_next).all(-1) & torch.isfinite(reward)
