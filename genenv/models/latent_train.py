@@ -249,8 +249,12 @@ def train_latent_model(
     latent: LatentConfig | None = None,
     progress: bool = True,
     log: Any = None,
+    model: LatentWorldModel | None = None,
 ) -> tuple[LatentWorldModel, dict[str, Any]]:
     """Train a latent world model on the frames of `px`; returns (model, report).
+
+    `model`: continue training this model (its architecture; `latent` is then ignored) instead
+    of a fresh one: the refit of a loop that adds data to the dataset it was trained on.
 
     `log(step, metrics)` (optional) receives the losses and collapse metrics at every evaluation;
     the report holds their history, the final metrics, the split and the cost.
@@ -259,6 +263,12 @@ def train_latent_model(
     t0 = time.monotonic()
     rank, world = rank_world()
     device = torch.device(cfg.device)
+    if model is not None:
+        if model.task != get_task(px.transitions.task).name:
+            raise ValueError(
+                f"the model is a {model.task} world, the data is {px.transitions.task}"
+            )
+        latent = model.config
     latent = latent or LatentConfig(image_size=px.size)
     if latent.image_size != px.size:
         raise ValueError(f"the data has {px.size}x{px.size} frames, the model reads {latent}")
@@ -272,10 +282,14 @@ def train_latent_model(
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     fit_idx = train_idx[torch.randperm(len(train_idx), generator=gen)[: cfg.max_eval].to(device)]
     eval_idx = held_idx[torch.randperm(len(held_idx), generator=gen)[: cfg.max_eval].to(device)]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = new_latent_model(px.transitions.task, latent).to(device)
-    model.ctx_norm.fit(w.ctx[train_idx])
+    warm = model is not None
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            model = new_latent_model(px.transitions.task, latent).to(device)
+    model = model.to(device).train()
+    if not warm:  # a refit keeps the normalisation its predictors learned under
+        model.ctx_norm.fit(w.ctx[train_idx])
     target = copy.deepcopy(model.encoder).requires_grad_(False)
     objective = _Objective(model, target, cfg)
     pos = float(w.term[train_idx].sum())
@@ -327,6 +341,7 @@ def train_latent_model(
             int(e) for e in np.unique(px.transitions.episode_ids[held_mask])
         ),
         "grad_steps": step,
+        "warm_start": warm,
         "stopped": stop,
         "time_s": round(time.monotonic() - t0, 2),
         "world_size": world,
