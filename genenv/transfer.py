@@ -2,7 +2,9 @@
 
 A transfer test runs E real episodes of the world a `WorldSpec` describes, then E imagined episodes
 that start from the very same initial observations, and reports both mean returns and their gap.
-Real steps spent here are evaluation steps: they never train the world model.
+Real steps spent here are evaluation steps: they never train the world model. With a latent pixel
+world the agent acts on latents: in the real env it reads the model's encoding of the real camera
+frames (`LatentAgentPolicy`, `run_real_pixel_episodes`).
 
 Fidelity of a run (`fidelity`, `log_fidelity`): the transfer ratio real / imagined return of each
 test, and the Spearman (rank) and Pearson correlation of imagined against real return across all
@@ -68,6 +70,61 @@ def run_real_episodes(
     return returns, steps, np.asarray(starts, dtype=np.float32)
 
 
+class LatentAgentPolicy:
+    """A real-env policy from a pixel world's `model` and an `agent` (SB3-style `predict` on
+    latents z): each call encodes the episode's last two real frames [previous, current].
+
+    `reads_frames` tells `genenv.data.collect` to call it as policy(obs, frames), with the frames
+    of the episode so far (the first frame stands in for its own previous one)."""
+
+    reads_frames = True
+
+    def __init__(self, model: Any, agent: Any, deterministic: bool = True):
+        self.model, self.agent, self.deterministic = model, agent, deterministic
+        self.description = f"latent-agent:{type(agent).__name__}"
+
+    def __call__(self, obs: np.ndarray, frames: Sequence[np.ndarray]) -> np.ndarray:
+        prev = frames[-2] if len(frames) > 1 else frames[-1]
+        stack = torch.as_tensor(np.stack([prev, frames[-1]])[None], device=self.model.device)
+        z = self.model.encode(stack)[0].cpu().numpy()  # (D,)
+        action, _ = self.agent.predict(z, deterministic=self.deterministic)
+        return np.asarray(action, np.float32)
+
+
+def run_real_pixel_episodes(
+    model: Any,
+    agent: Any,
+    spec: WorldSpec,
+    episodes: int,
+    seed: int = 0,
+    deterministic: bool = True,
+    max_episode_steps: int | None = None,
+) -> tuple[list[float], int, np.ndarray]:
+    """(episode returns, real steps taken, (E, D) latents of the first frames) of `agent` (SB3
+    `predict` on latents z) in the real env of `spec`, reset seeds seed, seed+1, ...; each step
+    encodes the last two real frames of the task's pixel camera."""
+    from genenv.worlds.cameras import make_pixel_env
+
+    policy = LatentAgentPolicy(model, agent, deterministic)
+    env = make_pixel_env(spec, model.config.image_size)
+    returns, starts, steps = [], [], 0
+    try:
+        for ep in range(episodes):
+            env.reset(seed=seed + ep)
+            frames = [env.render().copy()]
+            starts.append(model.encode(torch.as_tensor(frames[0][None]))[0].cpu().numpy())
+            total, done, t = 0.0, False, 0
+            while not done:
+                _, r, term, trunc, _ = env.step(policy(None, frames[-2:]))
+                total, steps, t = total + float(r), steps + 1, t + 1
+                done = term or trunc or t == max_episode_steps
+                frames.append(env.render().copy())
+            returns.append(total)
+    finally:
+        env.close()
+    return returns, steps, np.asarray(starts, dtype=np.float32)
+
+
 @torch.no_grad()
 def run_imagined_episodes(
     policy,
@@ -116,6 +173,8 @@ def transfer_test(
 ) -> TransferResult:
     """Real vs imagined return of `policy` in `spec`'s world, from the same start states.
 
+    With a latent pixel world the policy acts on latents: in the real env it reads the model's
+    encoding of the real camera frames, and the dream starts from the encoded first frames.
     `imagined_per_start` > 1 runs that many imagined episodes from each real start (the model
     samples a member and noise every step, so they differ) and reports their mean per start:
     imagined episodes are cheap, and averaging them lowers the dream's sampling noise.
@@ -125,7 +184,14 @@ def transfer_test(
     if imagined_per_start < 1:
         raise ValueError(f"imagined_per_start must be >= 1, got {imagined_per_start}")
     horizon = max_episode_steps or get_task(spec.task).max_episode_steps
-    real, steps, starts = run_real_episodes(policy, spec, episodes, seed, deterministic, horizon)
+    if _is_pixel_world(model):  # real frames through the model's encoder; starts are latents
+        real, steps, starts = run_real_pixel_episodes(
+            model, policy, spec, episodes, seed, deterministic, horizon
+        )
+    else:
+        real, steps, starts = run_real_episodes(
+            policy, spec, episodes, seed, deterministic, horizon
+        )
     starts = np.repeat(starts, imagined_per_start, axis=0)  # (E * M, obs_dim), start-major
     imagined, unc = run_imagined_episodes(
         policy, model, spec, starts, horizon, seed=seed, deterministic=deterministic
@@ -133,6 +199,13 @@ def transfer_test(
     imagined = np.asarray(imagined).reshape(episodes, imagined_per_start).mean(1).tolist()
     real_mean, imag_mean = float(np.mean(real)), float(np.mean(imagined))
     return TransferResult(imag_mean, real_mean, imag_mean - real_mean, steps, real, imagined, unc)
+
+
+def _is_pixel_world(model) -> bool:
+    """A latent pixel world: its agents act on latents of real frames, not on real states."""
+    from genenv.models.latent import LatentWorldModel
+
+    return isinstance(model, LatentWorldModel)
 
 
 # -- fidelity ------------------------------------------------------------------------------------

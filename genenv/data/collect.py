@@ -179,6 +179,8 @@ def collect(
       dataset holds N steps (`steps` is then not needed). A random-action collection that was
       interrupted and resumed holds exactly the transitions of an uninterrupted one.
     `pixels`: also store size x size frames from the task's fixed camera (`genenv.data.pixels`).
+    A policy with `reads_frames = True` (`genenv.transfer.LatentAgentPolicy`) is called
+    as policy(obs, frames), with the frames of the episode so far; it needs `pixels`.
     """
     if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps must be a positive int, got {steps!r}")
@@ -192,6 +194,9 @@ def collect(
         raise ValueError("give steps, or until_total, or resume=True")
     task, spec_for = _spec_stream(spec_or_specs)
     act_fn, policy_desc = resolve_policy(policy, deterministic=deterministic)
+    reads_frames = bool(getattr(act_fn, "reads_frames", False))
+    if reads_frames and pixels is None:
+        raise ValueError(f"the policy {policy_desc!r} acts on frames: collect with pixels")
     cache = _EnvCache(pixels)
     env = cache.get(spec_for(0, _episode_rngs(seed, 0)[0]))
     inner_spec = env.unwrapped.spec
@@ -248,7 +253,10 @@ def collect(
                     ep["pixels"] = [env.render()]
                 done = False
                 while not done and taken < target:
-                    action = act_rng.uniform(low, high) if act_fn is None else act_fn(obs)
+                    if act_fn is None:
+                        action = act_rng.uniform(low, high)
+                    else:  # a frame policy sees the episode's frames so far
+                        action = act_fn(obs, ep["pixels"]) if reads_frames else act_fn(obs)
                     action = np.asarray(action, dtype=env.action_space.dtype).reshape(low.shape)
                     if not np.all(np.isfinite(action)):
                         raise ValueError(f"the policy returned a non-finite action {action}")

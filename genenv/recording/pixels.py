@@ -5,7 +5,8 @@
 - `pixel_side_by_side_frames`: the real env (frames of the task's pixel camera) and the dream
   from the same real start (its encoded first frame), `policy` closed loop in both: real | dream.
 A policy sees what its observation space asks for: latents z (a policy trained in the pixel
-dream) or, for a state policy, the model's linear-probe estimate of the state.
+dream; in the real env, the encoding of the last two real frames) or, for a state policy, the
+real state and, in the dream, the model's linear-probe estimate of it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ def _upscale(frames: np.ndarray, size: int) -> np.ndarray:
     )
 
 
+def _reads_latents(model, policy: Any) -> bool:
+    """Whether `policy` was trained in the pixel dream (it observes latents z)."""
+    space = getattr(policy, "observation_space", None)
+    return space is not None and space.shape == (model.obs_dim,)
+
+
 def _dream_input(model, policy: Any):
     """obs-function for the dream: z itself, or the probe's state estimate for a state policy."""
-    space = getattr(policy, "observation_space", None)
-    if space is not None and space.shape == (model.obs_dim,):
+    if _reads_latents(model, policy):
         return lambda z: z
     return lambda z: model.probe_state(z)
 
@@ -64,8 +70,14 @@ def pixel_side_by_side_frames(model, spec, policy: Any, steps: int, size: int = 
     env = make_pixel_env(spec, model.config.image_size)
     try:
         obs, _ = env.reset(seed=seed)
-        act = make_policy(policy, env.action_space, seed)
         real = [env.render()]
+        if _reads_latents(model, policy):  # the agent sees the encoded real frames
+            from genenv.transfer import LatentAgentPolicy
+
+            latent_policy = LatentAgentPolicy(model, policy)
+            act = lambda obs: latent_policy(obs, real[-2:])  # noqa: E731
+        else:
+            act = make_policy(policy, env.action_space, seed)
         for _ in range(steps):
             obs, _, term, trunc, _ = env.step(act(obs))
             real.append(env.render())
@@ -92,3 +104,32 @@ def record_pixel_dream(model, frame: np.ndarray | None, policy: Any, steps: int,
         frames, _ = dream_frames(model, policy, steps, z0)
         frames = np.concatenate([frame[None], frames[1:]])  # the prompt itself, then the dream
     return label(_upscale(frames, size), "generated")
+
+
+def record_pixel_side_by_side(
+    spec,
+    model,
+    policy: Any,
+    steps: int = 200,
+    out_dir: str = "videos",
+    size: int = 128,
+    formats: tuple[str, ...] = ("mp4", "gif"),
+    step: int | None = None,
+    tensorboard: Any = None,
+) -> dict[str, Any]:
+    """Write `pixel_side_by_side_frames` (real | generated) as files of `formats` in `out_dir`
+    and, with a `tensorboard` writer, a GIF summary under 'videos/side-by-side'. Returns
+    {format: path}."""
+    from pathlib import Path
+
+    from genenv.envs._world import task_dt
+    from genenv.recording.record import video_name
+    from genenv.recording.video import log_video_to_tensorboard, write_video
+
+    frames = pixel_side_by_side_frames(model, spec, policy, steps, size)
+    fps = max(1, round(1.0 / task_dt(spec.task)))
+    stem = Path(out_dir) / video_name(spec, "side-by-side", step)
+    paths = {fmt: write_video(frames, stem.with_suffix(f".{fmt}"), fps) for fmt in formats}
+    if tensorboard is not None:
+        log_video_to_tensorboard(tensorboard, "videos/side-by-side", frames, step or 0, fps)
+    return paths
