@@ -15,6 +15,13 @@ dream env itself. An agent with `observe_real(transitions)` (MBPO) is handed the
 dataset after every world-model fit: it mixes real transitions into its batches and sets its
 branched-rollout length from the real-step count.
 
+Pixel worlds (`--world-kind latent`): the data holds the task camera's frames beside the states,
+the world is a latent model (`genenv.models.latent`, first fit `latent_steps`, then each refit
+warm-started from the previous model for `latent_refit_steps`), the dream observes latents, and
+in the real env (collection, transfer tests, the video) the agent reads the encoding of the last
+two real frames (`genenv.transfer.LatentAgentPolicy`). MBPO and known reward/termination need
+real states and are refused; world schedules are for state worlds only, for now.
+
 World schedules (`--worlds curricula/X.yaml --schedule fixed|uniform|plr|accel`): a curriculum
 spec turns the loop's dream into a schedule of worlds (`genenv.curricula.schedule`): each dream
 env slot plays the world the schedule picks per episode, real data is collected over the spec's
@@ -143,20 +150,39 @@ class Run:
             seed=seed,
             progress=True,
             until_total=until_total,
+            pixels=self.config.pixel_size if self.pixels else None,
         )
 
-    def train_world(self, previous=None):
-        from genenv.data import load_transitions
-        from genenv.models.checkpoint import save_checkpoint
-        from genenv.models.train import TrainConfig, train_world_model
+    @property
+    def pixels(self) -> bool:
+        """A pixel run: frames are collected and the world is a latent model."""
+        return self.config.world_kind == "latent"
 
-        data = load_transitions(self.data_dir)
-        cfg = TrainConfig(max_epochs=self.config.train_epochs, seed=self.config.seed)
-        cfg.device = self.config.device
-        model, report = train_world_model(data, cfg, model=previous, progress=True)
+    def train_world(self, previous=None):
+        from genenv.models.checkpoint import save_checkpoint
+
+        if self.pixels:
+            from genenv.data import load_pixel_transitions
+            from genenv.models.latent_train import LatentTrainConfig, train_latent_model
+
+            c = self.config
+            steps = c.latent_steps if previous is None else c.latent_refit_steps
+            # each fit its own seed: a refit draws new batches
+            cfg = LatentTrainConfig(steps=steps, seed=c.seed * 1000 + self.state.iteration)
+            cfg.device = c.device
+            px = load_pixel_transitions(self.data_dir)
+            model, report = train_latent_model(px, cfg, progress=True, model=previous)
+        else:
+            from genenv.data import load_transitions
+            from genenv.models.train import TrainConfig, train_world_model
+
+            data = load_transitions(self.data_dir)
+            cfg = TrainConfig(max_epochs=self.config.train_epochs, seed=self.config.seed)
+            cfg.device = self.config.device
+            model, report = train_world_model(data, cfg, model=previous, progress=True)
         save_checkpoint(model, self.out / "world", metadata={"report": report})
         step = self.state.world_real_steps = self.real_env_steps()
-        for key, value in report.items():
+        for key, value in (report | report.get("final", {})).items():  # (latent: collapse/*)
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"world/{key}", value, step)
         return model
@@ -252,6 +278,18 @@ class Run:
 def _dream_env(run: Run, model, recipe):
     from genenv.envs.vector import DreamVectorEnv
 
+    if run.pixels:  # the agent observes latents z
+        from genenv.envs.pixels import PixelDreamVectorEnv
+
+        env = {k: v for k, v in recipe.env.items() if k != "known_reward_termination"}
+        return PixelDreamVectorEnv(
+            task=run.config.task,
+            world=model,
+            num_envs=recipe.n_envs,
+            device=run.config.device,
+            specs=run.spec,
+            **env,
+        )
     env = {**recipe.env, "known_reward_termination": run.known_reward_termination()}
     return DreamVectorEnv(
         task=run.config.task,
@@ -263,9 +301,27 @@ def _dream_env(run: Run, model, recipe):
     )
 
 
+def _check_world_kind(model, config: LoopConfig) -> None:
+    from genenv.models.latent import LatentWorldModel
+
+    is_latent = isinstance(model, LatentWorldModel)
+    if is_latent != (config.world_kind == "latent"):
+        have = "a latent pixel world" if is_latent else "a state world model"
+        raise ValueError(f"the world model is {have}; this run's world_kind is {config.world_kind}")
+
+
+def _collection_policy(run: Run, agent, model):
+    """The agent as a real-env policy for collection (stochastic: it explores)."""
+    if run.pixels:  # it reads the encoded real frames
+        from genenv.transfer import LatentAgentPolicy
+
+        return LatentAgentPolicy(model, agent, deterministic=False)
+    return lambda obs: agent.predict(obs, deterministic=False)[0]
+
+
 def _observe_real(run: Run, agent) -> None:
     """Hand the run's real dataset to an agent that learns from it too (MBPO)."""
-    if hasattr(agent, "observe_real"):
+    if hasattr(agent, "observe_real") and not run.pixels:
         from genenv.data import load_transitions
 
         agent.observe_real(load_transitions(run.data_dir))
@@ -323,6 +379,13 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
         out / "config.yaml",
         yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False),
     )
+    if config.world_kind == "latent" and (
+        recipe.algo == "MBPO" or recipe.env.get("known_reward_termination")
+    ):
+        raise ValueError(
+            f"the {recipe.algo} recipe needs real states (known reward/termination or real "
+            "transitions in its batches); a pixel world's agent sees latents: use ppo or sac"
+        )
     run = Run(out, config, state)
     run.recipe, run.schedule = recipe, schedule
     if schedule is not None and resume:
@@ -343,6 +406,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
         model = run.train_world(previous=model)  # new data since the saved model: refit first
     if model is None:
         raise FileNotFoundError(f"no world model at {world_ckpt}")
+    _check_world_kind(model, config)
     agent_file = out / "agent" / agent_file_name(recipe.algo)
     if resume:
         print(_resume_message(run, agent_file), flush=True)
@@ -379,7 +443,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
             break
         steps = min(config.steps_per_iteration, left)
         print(f"[collect] {steps} real steps with the agent (budget left {left})", flush=True)
-        run.collect(steps, policy=lambda obs: agent.predict(obs, deterministic=False)[0])
+        run.collect(steps, policy=_collection_policy(run, agent, model))
         model = run.train_world(previous=model)
         dream.close()
         dream = _dream_env(run, model, recipe)
@@ -414,8 +478,10 @@ def _resume_message(run: Run, agent_file: Path) -> str:
 
 def _record(run: Run, agent, model) -> None:
     from genenv.recording import record_side_by_side
+    from genenv.recording.pixels import record_pixel_side_by_side
 
-    paths = record_side_by_side(
+    record = record_pixel_side_by_side if run.pixels else record_side_by_side
+    paths = record(
         run.spec,
         run.world_for_tests(model),
         agent,

@@ -15,6 +15,7 @@ from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.files import read_json
 from genenv.worlds.spec import Context, WorldSpec
 
+WORLD_KINDS = ("ensemble", "latent")
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
 
 
@@ -43,10 +44,17 @@ class LoopConfig:
     worlds: str | None = None  # curriculum spec (YAML) whose world schedule the dream follows
     schedule: str = "fixed"  # fixed | uniform | plr | accel (anything but fixed needs worlds)
     world_checkpoint: str | None = None  # start from this world model: no real data, no refit
+    # "ensemble": a state world model; "latent": a pixel world learned from the task camera's
+    # frames (the agent acts on latents, in the dream and, through the encoder, in the real env)
+    world_kind: str = "ensemble"
+    pixel_size: int = 64  # frame size of a latent world's data
+    latent_steps: int = 3000  # gradient steps of a latent world's first fit
+    latent_refit_steps: int = 1000  # gradient steps of each warm-started refit
 
     def __post_init__(self) -> None:
         positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
         positive_ints(self, "eval_episodes", "train_epochs", "video_steps")
+        positive_ints(self, "pixel_size", "latent_steps", "latent_refit_steps")
         positive_ints(self, "seed", allow_zero=True)
         if self.imagined_steps is not None:
             positive_ints(self, "imagined_steps")
@@ -69,6 +77,15 @@ class LoopConfig:
             raise ValueError(
                 f"the {self.schedule!r} world schedule needs worlds (a curriculum spec)"
             )
+        if self.world_kind not in WORLD_KINDS:
+            raise ValueError(
+                f"LoopConfig.world_kind must be one of {WORLD_KINDS}, got {self.world_kind!r}"
+            )
+        if self.world_kind == "latent":
+            if self.known_reward_termination:
+                raise ValueError("known_reward_termination needs states; a pixel world has latents")
+            if self.worlds is not None:
+                raise ValueError("world schedules (worlds) run over state worlds only, for now")
 
     def spec(self) -> WorldSpec:
         return WorldSpec(self.task, Context.from_dict(self.context), seed=self.seed)

@@ -119,6 +119,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=ca.in_dir,
         help="start from this world-model checkpoint: no real data is collected, no refit",
     )
+    g = parser.add_argument_group("pixel worlds (--world-kind latent)")
+    g.add_argument(
+        "--world-kind",
+        choices=("ensemble", "latent"),
+        default=None,
+        help="ensemble: a state world model (default); latent: a pixel world learned from the "
+        "task camera's frames, whose agent acts on latents in the dream and, through the same "
+        "encoder, in the real env (default with --world: the checkpoint's kind)",
+    )
+    g.add_argument(
+        "--pixel-size",
+        type=ca.int_between(16, 256),
+        default=defaults.pixel_size,
+        help="frame size of the pixel data",
+    )
+    g.add_argument(
+        "--latent-steps",
+        type=ca.positive_int,
+        default=defaults.latent_steps,
+        help="gradient steps of the latent world's first fit",
+    )
+    g.add_argument(
+        "--latent-refit-steps",
+        type=ca.positive_int,
+        default=defaults.latent_refit_steps,
+        help="gradient steps of each warm-started refit after new real data",
+    )
     ca.add_common(parser)
 
 
@@ -157,6 +184,20 @@ def run(args: argparse.Namespace) -> int:
             worlds_task = load_spec(args.worlds).task
             if worlds_task != get_task(args.task).name:
                 raise ValueError(f"--worlds {args.worlds} is for {worlds_task}, not {args.task}")
+        world_kind = args.world_kind or "ensemble"
+        if args.world is not None:
+            from genenv.models.checkpoint import read_checkpoint_metadata
+
+            kind = (
+                "latent"
+                if read_checkpoint_metadata(args.world).get("kind") == "latent"
+                else "ensemble"
+            )
+            if args.world_kind is not None and args.world_kind != kind:
+                raise ValueError(
+                    f"--world {args.world} is a {kind} world, not --world-kind {args.world_kind}"
+                )
+            world_kind = kind
         config = LoopConfig(
             task=args.task,
             real_steps=args.real_steps,
@@ -176,6 +217,10 @@ def run(args: argparse.Namespace) -> int:
             worlds=None if args.worlds is None else str(args.worlds.resolve()),
             schedule=schedule,
             world_checkpoint=None if args.world is None else str(args.world.resolve()),
+            world_kind=world_kind,
+            pixel_size=args.pixel_size,
+            latent_steps=args.latent_steps,
+            latent_refit_steps=args.latent_refit_steps,
         )
         config.spec()  # validate the context before any work
         from genenv.agents.recipe import load_recipe

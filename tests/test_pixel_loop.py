@@ -1,0 +1,95 @@
+"""`genenv run --world-kind latent`: the loop over a pixel world, with the agent collecting real
+data through the world's encoder and the world refit warm from the previous one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from genenv.data import collect, collection_info, load_pixel_transitions
+from genenv.loop import LoopConfig, run_loop
+from genenv.models.checkpoint import read_checkpoint_metadata
+
+TINY_RECIPE = """
+algo: PPO
+policy: MlpPolicy
+n_envs: 16
+total_timesteps: 512
+hyperparams: {n_steps: 32, batch_size: 256, n_epochs: 1}
+policy_kwargs: {net_arch: [16, 16]}
+env: {max_episode_steps: 16, start: states}
+"""
+
+
+def _config(tmp_path, **kw):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    base = dict(
+        task="InvertedPendulum",
+        real_steps=500,
+        initial_steps=300,
+        steps_per_iteration=200,
+        recipe=str(recipe),
+        eval_every=512,
+        eval_episodes=2,
+        world_kind="latent",
+        pixel_size=32,
+        latent_steps=20,
+        latent_refit_steps=10,
+        video=False,
+    )
+    return LoopConfig(**{**base, **kw})
+
+
+def test_pixel_loop_collects_frames_through_the_encoder_and_refits_warm(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the final video is also copied to ./recordings
+    out = tmp_path / "run"
+    summary = run_loop(out, _config(tmp_path, video=True, video_steps=10))
+    px = load_pixel_transitions(out / "data")
+    t = px.transitions
+    assert summary["real_env_steps"] == len(t) == 500
+    # every observation has its frame: transitions + one reset frame per episode
+    assert len(px.frames) == len(t) + len(t.episode_starts()) and px.size == 32
+    policies = [c["policy"] for c in collection_info(out / "data")["collections"]]
+    assert policies == ["random", "latent-agent:PPO"]
+    meta = read_checkpoint_metadata(out / "world")
+    assert meta["kind"] == "latent" and meta["report"]["warm_start"] is True
+    assert meta["report"]["grad_steps"] == 10  # the refit's steps, not the first fit's
+    rows = summary["transfer"]
+    assert len(rows) == 2 and all(np.isfinite(r["imagined_return"]) for r in rows)
+    # IP pays 1 per step but 0 on the terminating one: an episode that fell took return + 1 steps
+    assert all(r["real_return"] < 999 for r in rows)
+    assert summary["eval_real_env_steps"] == round(sum(2 * r["real_return"] + 2 for r in rows))
+    assert list((out / "videos").glob("*side-by-side*.gif"))
+
+
+def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
+    config = _config(tmp_path, real_steps=300)
+    out = tmp_path / "run"
+    run_loop(out, config)
+    again = run_loop(out, config, resume=True)  # a complete run resumes to the same summary
+    assert again["real_env_steps"] == 300 and again["done"] is True
+    with pytest.raises(ValueError, match="needs states"):
+        _config(tmp_path, known_reward_termination=True)
+    with pytest.raises(ValueError, match="world_kind"):
+        _config(tmp_path, world_kind="pixels")
+    with pytest.raises(ValueError, match="state world model; this run's world_kind is latent"):
+        state_world = tmp_path / "state"
+        run_loop(state_world, _config(tmp_path, world_kind="ensemble", real_steps=300))
+        run_loop(tmp_path / "r2", _config(tmp_path, world_checkpoint=str(state_world / "world")))
+
+
+def test_a_frame_policy_sees_the_episode_frames_and_needs_pixels(tmp_path):
+    seen = []
+
+    def policy(obs, frames):
+        seen.append(len(frames))
+        assert frames[-1].shape == (16, 16, 3)
+        return np.zeros(1, np.float32)
+
+    policy.reads_frames = True
+    collect("InvertedPendulum", 5, tmp_path / "d", policy=policy, pixels=16, progress=False)
+    assert seen[:3] == [1, 2, 3]  # the frames so far, the reset frame first
+    with pytest.raises(ValueError, match="acts on frames"):
+        collect("InvertedPendulum", 5, tmp_path / "e", policy=policy, progress=False)
+    assert json.loads((tmp_path / "d" / "metadata.json").read_text())["total_steps"] == 5
