@@ -5,7 +5,7 @@ from __future__ import annotations
 import minari
 import numpy as np
 
-from genenv.data import collect, context_sampler, episode_specs
+from genenv.data import collect, collection_info, context_sampler, episode_specs
 
 
 def _episodes(path):
@@ -30,3 +30,19 @@ def test_two_collections_with_contexts_are_identical(tmp_path):
             np.testing.assert_array_equal(x[key], y[key])
     c = collect(sampler, 300, tmp_path / "c", seed=8, progress=False)
     assert episode_specs(c) != specs  # the seed matters
+
+
+def test_random_holds_alternate_random_stretches_with_zero_actions_reproducibly(tmp_path):
+    full = collect("Reacher", 120, tmp_path / "full", policy="random-holds", seed=3, progress=False)
+    part = tmp_path / "part"
+    collect("Reacher", 120, part, policy="random-holds", seed=3, progress=False, chunk_steps=50)
+    zeros, inner = [], []
+    for ep in _episodes(full):  # Reacher: 50-step episodes, each with its own stretches
+        zero = np.all(ep["actions"] == 0.0, axis=1)  # (T,) uniform actions are never exactly 0
+        runs = np.diff(np.flatnonzero(np.diff(np.r_[-1, zero.astype(int), -1]) != 0))
+        zeros.append(zero)
+        inner += list(runs[:-1])  # every stretch but the one the episode's end cuts
+    assert 0.3 < np.concatenate(zeros).mean() < 0.7 and 5 <= min(inner) and max(inner) <= 20
+    assert collection_info(full)["collections"][0]["policy"] == "random-holds"
+    for x, y in zip(_episodes(full), _episodes(part), strict=True):
+        np.testing.assert_array_equal(x["actions"], y["actions"])

@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         default="random",
-        help="'random' or a path to an SB3 .zip (loaded without unpickling anything; a zip that "
-        "needs pickled code is refused)",
+        help="'random' (uniform actions), 'random-holds' (uniform actions in stretches of 5-20 "
+        "steps alternating with stretches of the zero action, so the data sees bodies come to "
+        "rest) or a path to an SB3 .zip (loaded without unpickling anything; a zip that needs "
+        "pickled code is refused)",
     )
     parser.add_argument(
         "--deterministic", action="store_true", help="use the SB3 policy's deterministic action"

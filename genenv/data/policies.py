@@ -17,7 +17,14 @@ from genenv.data.sb3_zip import load_sb3_model
 
 Policy = Callable[[np.ndarray], np.ndarray]  # observation (obs_dim,) -> action (act_dim,)
 
-__all__ = ["Policy", "load_sb3_policy", "resolve_policy", "sb3_algorithm_name"]
+__all__ = [
+    "RANDOM_POLICIES",
+    "Policy",
+    "RandomHolds",
+    "load_sb3_policy",
+    "resolve_policy",
+    "sb3_algorithm_name",
+]
 
 
 def load_sb3_policy(path: str | Path, deterministic: bool = False, device: str = "cpu") -> Policy:
@@ -33,15 +40,39 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, device: str =
     return act
 
 
+RANDOM_POLICIES = ("random", "random-holds")  # drawn by collect from its per-episode rng
+
+
+class RandomHolds:
+    """Uniform random actions in stretches of `lo`-`hi` steps, alternating with stretches of the
+    zero action (the episode starts with a random stretch of random length).
+
+    Uniform random actions never hold still, so a world learned from them has never seen a body
+    coming to rest and predicts drift from rest; goal planning needs to stop at the goal."""
+
+    def __init__(self, rng: np.random.Generator, lo: int = 5, hi: int = 20):
+        self.rng, self.lo, self.hi = rng, lo, hi
+        self.zero, self.left = True, 0
+
+    def __call__(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        if self.left == 0:
+            self.zero, self.left = not self.zero, int(self.rng.integers(self.lo, self.hi + 1))
+        self.left -= 1
+        return np.zeros_like(low) if self.zero else self.rng.uniform(low, high)
+
+
 def resolve_policy(policy: Any, deterministic: bool = False) -> tuple[Policy | None, str]:
-    """(callable or None for uniform random actions, a description for the metadata)."""
-    if policy is None or (isinstance(policy, str) and policy == "random"):
+    """(callable, or None for the random policies drawn by collect itself, a description for the
+    metadata)."""
+    if policy is None:
         return None, "random"
+    if isinstance(policy, str) and policy in RANDOM_POLICIES:
+        return None, policy
     if isinstance(policy, (str, Path)):
         fn = load_sb3_policy(policy, deterministic=deterministic)
         return fn, fn.description  # type: ignore[attr-defined]
     if callable(policy):
         return policy, getattr(policy, "description", getattr(policy, "__name__", "callable"))
     raise ValueError(
-        f"policy must be None/'random', a path to an SB3 .zip, or a callable, got {policy!r}"
+        f"policy must be None/'random'/'random-holds', a path to an SB3 .zip, or a callable, got {policy!r}"
     )
