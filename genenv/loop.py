@@ -41,7 +41,7 @@ Interface other components build on:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,7 @@ class Run:
 
         if self.pixels:
             from genenv.data import load_pixel_transitions
+            from genenv.models.latent import LatentConfig
             from genenv.models.latent_train import LatentTrainConfig, train_latent_model
 
             c = self.config
@@ -171,7 +172,10 @@ class Run:
             cfg = LatentTrainConfig(steps=steps, seed=c.seed * 1000 + self.state.iteration)
             cfg.device = c.device
             px = load_pixel_transitions(self.data_dir)
-            model, report = train_latent_model(px, cfg, progress=True, model=previous)
+            latent = LatentConfig(image_size=px.size)
+            if c.latent_dim is not None:
+                latent = replace(latent, latent_dim=c.latent_dim)
+            model, report = train_latent_model(px, cfg, latent, progress=True, model=previous)
         else:
             from genenv.data import load_transitions
             from genenv.models.train import TrainConfig, train_world_model

@@ -50,11 +50,16 @@ class LoopConfig:
     pixel_size: int = 64  # frame size of a latent world's data
     latent_steps: int = 3000  # gradient steps of a latent world's first fit
     latent_refit_steps: int = 1000  # gradient steps of each warm-started refit
+    latent_dim: int | None = None  # size of a latent world's z (None: LatentConfig's default)
 
     def __post_init__(self) -> None:
         positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
         positive_ints(self, "eval_episodes", "train_epochs", "video_steps")
         positive_ints(self, "pixel_size", "latent_steps", "latent_refit_steps")
+        if self.latent_dim is not None:
+            positive_ints(self, "latent_dim")
+            if self.latent_dim % 2 or self.latent_dim < 2:
+                raise ValueError(f"latent_dim must be even (two frames), got {self.latent_dim}")
         positive_ints(self, "seed", allow_zero=True)
         if self.imagined_steps is not None:
             positive_ints(self, "imagined_steps")

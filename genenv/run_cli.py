@@ -146,6 +146,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.latent_refit_steps,
         help="gradient steps of each warm-started refit after new real data",
     )
+    g.add_argument(
+        "--latent-dim",
+        type=ca.positive_int,
+        default=None,
+        help="size of the latent world's z, even (default: the latent model's default)",
+    )
     ca.add_common(parser)
 
 
@@ -221,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
             pixel_size=args.pixel_size,
             latent_steps=args.latent_steps,
             latent_refit_steps=args.latent_refit_steps,
+            latent_dim=args.latent_dim,
         )
         config.spec()  # validate the context before any work
         from genenv.agents.recipe import load_recipe

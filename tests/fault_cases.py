@@ -215,7 +215,8 @@ NUMBERS: dict[str, dict[str, str]] = {
         "--steps-per-iteration": "positive int", "--eval-every": "positive int",
         "--train-epochs": "positive int", "--imagined-steps": "positive int",
         "--eval-episodes": "bounded int", "--target-return": "finite number", "--seed": "seed",
-        "--device": "device", "--threads": "threads",
+        "--device": "device", "--threads": "threads", "--pixel-size": "bounded int",
+        "--latent-steps": "positive int", "--latent-refit-steps": "positive int",
     },
     "record": {
         "--seed": "seed", "--steps": "bounded int", "--size": "bounded int", "--fps": "bounded int",

@@ -44,7 +44,7 @@ def _config(tmp_path, **kw):
 def test_pixel_loop_collects_frames_through_the_encoder_and_refits_warm(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the final video is also copied to ./recordings
     out = tmp_path / "run"
-    summary = run_loop(out, _config(tmp_path, video=True, video_steps=10))
+    summary = run_loop(out, _config(tmp_path, video=True, video_steps=10, latent_dim=6))
     px = load_pixel_transitions(out / "data")
     t = px.transitions
     assert summary["real_env_steps"] == len(t) == 500
@@ -55,6 +55,7 @@ def test_pixel_loop_collects_frames_through_the_encoder_and_refits_warm(tmp_path
     meta = read_checkpoint_metadata(out / "world")
     assert meta["kind"] == "latent" and meta["report"]["warm_start"] is True
     assert meta["report"]["grad_steps"] == 10  # the refit's steps, not the first fit's
+    assert meta["report"]["latent"]["latent_dim"] == 6
     rows = summary["transfer"]
     assert len(rows) == 2 and all(np.isfinite(r["imagined_return"]) for r in rows)
     # IP pays 1 per step but 0 on the terminating one: an episode that fell took return + 1 steps
@@ -71,6 +72,8 @@ def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
     assert again["real_env_steps"] == 300 and again["done"] is True
     with pytest.raises(ValueError, match="needs states"):
         _config(tmp_path, known_reward_termination=True)
+    with pytest.raises(ValueError, match="even"):
+        _config(tmp_path, latent_dim=5)
     with pytest.raises(ValueError, match="world_kind"):
         _config(tmp_path, world_kind="pixels")
     with pytest.raises(ValueError, match="state world model; this run's world_kind is latent"):
