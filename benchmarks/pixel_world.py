@@ -25,6 +25,10 @@ random actions, a data seed >= 100), then:
   world (--workdir/Reacher-state-world, `genenv train-world` on the same dataset's states), tested
   on the same real episodes (and the zero action, for scale): the goal is the pixel agent within
   10% of its real return;
+- loop (InvertedPendulum, Reacher): `genenv run --world-kind latent` (SB3 PPO, the ppo recipe) in
+  --workdir/<Task>-loop within --loop-frames real frames (random first, then the agent's own,
+  collected through the encoder; warm-started refits); its final agent is tested like the agents
+  part. The run resumes if the part is started again;
 - cost: training wall time and gradient steps from the checkpoint.
 
 Usage:  python benchmarks/pixel_world.py --workdir bench/pixels --threads 1 [--parts ...]
@@ -53,7 +57,7 @@ from genenv.bench.measure import machine_line
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT_JSON, OUT_MD = RESULTS / "pixel_world.json", RESULTS / "pixel_world.md"
 TEST_SEED, GOAL_SEEDS, AGENT_SEED = 101, range(1000, 1050), 100
-PARTS = ("quality", "speed", "planning", "agents", "cost")
+PARTS = ("quality", "speed", "planning", "agents", "loop", "cost")
 AGENT_EPISODES = {"InvertedPendulum": 5, "Reacher": 20}  # tasks of the agents part
 
 
@@ -250,6 +254,47 @@ def agents(task: str, model, timesteps: int, state_world: Path | None = None) ->
     return out
 
 
+def pixel_loop(task: str, workdir: Path, args) -> dict:
+    """`genenv run --world-kind latent` within the frame budget (resumed if its folder holds the
+    same run); its final agent is tested on the agents part's real episodes."""
+    from genenv.agents.pixel_eval import evaluate_pixel_policy
+    from genenv.agents.sb3 import load_policy
+    from genenv.loop import LoopConfig, read_config, run_loop
+    from genenv.models.checkpoint import load_checkpoint
+
+    out = workdir / f"{task}-loop"
+    config = LoopConfig(
+        task=task,
+        world_kind="latent",
+        real_steps=args.loop_frames,
+        initial_steps=args.loop_initial,
+        steps_per_iteration=args.loop_per_iteration,
+        latent_steps=args.loop_latent_steps,
+        latent_refit_steps=args.loop_refit_steps,
+        latent_dim=args.loop_latent_dim,
+        eval_every=50_000,
+        seed=AGENT_SEED,
+        video=False,
+    )
+    resume = (out / "state.json").is_file()
+    if resume and read_config(out / "config.yaml") != config:
+        raise SystemExit(f"{out} holds another run's config; move it away or use its flags")
+    summary = run_loop(out, config, resume=resume)
+    model, agent = load_checkpoint(out / "world"), load_policy(out / "agent")
+    returns = evaluate_pixel_policy(model, agent, episodes=AGENT_EPISODES[task], seed=AGENT_SEED)
+    keys = ("real_env_steps", "eval_real_env_steps", "imagined_env_steps", "iterations")
+    res = {k: summary[k] for k in keys} | {"loop": {k: getattr(config, k) for k in (
+        "real_steps", "initial_steps", "steps_per_iteration", "latent_steps",
+        "latent_refit_steps", "latent_dim", "recipe")}}  # fmt: skip
+    res["transfer"] = [
+        [r["iteration"], r["real_env_steps"], r["imagined_steps"], r["real_return"],
+         r["imagined_return"]]
+        for r in summary["transfer"]
+    ]  # fmt: skip
+    res["transfer_columns"] = ["iteration", "real frames", "imagined steps", "real", "imagined"]
+    return res | _returns(returns)
+
+
 def cost(model) -> dict:
     meta = json.loads((Path(model._ckpt) / "metadata.json").read_text())
     t = meta["training"]
@@ -326,6 +371,14 @@ def goal_lines(res: dict) -> list[str]:
                 f"{'MET' if ok else 'NOT MET'} ({a['real_return_mean']:.0f} +- "
                 f"{a['real_return_std']:.0f})"
             )
+        if "loop" in parts and task == "InvertedPendulum":
+            a = parts["loop"]
+            ok = a["real_return_mean"] >= 1000 and a["real_env_steps"] <= 5000
+            out.append(
+                f"InvertedPendulum pixel agent (genenv run --world-kind latent) real return 1000 "
+                f"from <= 5k real frames: {'MET' if ok else 'NOT MET'} ({a['real_return_mean']:.0f}"
+                f" +- {a['real_return_std']:.0f} after {a['real_env_steps']} frames)"
+            )
         if "cost" in parts:
             c = parts["cost"]
             out.append(f"{task} training cost: {c['time_s']:.0f} s, {c['grad_steps']} steps")
@@ -350,6 +403,12 @@ def main() -> None:
     p.add_argument("--plan-iterations", type=int, default=2, help="refits per real step")
     p.add_argument("--plan-elites", type=int, default=16, help="CEM elites")
     p.add_argument("--agent-steps", type=int, default=100_000, help="imagined PPO steps")
+    p.add_argument("--loop-frames", type=int, default=5000, help="loop part: real frames")
+    p.add_argument("--loop-initial", type=int, default=2000, help="loop part: random frames")
+    p.add_argument("--loop-per-iteration", type=int, default=750, help="loop: agent frames/iter")
+    p.add_argument("--loop-latent-steps", type=int, default=2000, help="loop: first fit steps")
+    p.add_argument("--loop-refit-steps", type=int, default=750, help="loop: refit steps")
+    p.add_argument("--loop-latent-dim", type=int, default=None, help="loop: size of z")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--note", default="", help="what was cut, added to the header")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of the tables")
@@ -378,13 +437,14 @@ def main() -> None:
     }
     parts = [s for s in args.parts.split(",") if s]
     for task in args.tasks.split(","):
-        ckpt = args.workdir / f"{task}-world"
-        model = load_checkpoint(ckpt)
-        model._ckpt = str(ckpt)
+        ckpt, model = args.workdir / f"{task}-world", None
+        if set(parts) - {"loop"}:  # (the loop part trains its own worlds)
+            model = load_checkpoint(ckpt)
+            model._ckpt = str(ckpt)
         for part in parts:
             if part == "planning" and task != "Reacher":
                 continue
-            if part == "agents" and task not in AGENT_EPISODES:
+            if part in ("agents", "loop") and task not in AGENT_EPISODES:
                 continue
             t0 = time.perf_counter()
             with torch.no_grad() if part != "agents" else torch.enable_grad():
@@ -394,6 +454,8 @@ def main() -> None:
                     value = speed(task, model)
                 elif part == "planning":
                     value = planning(task, model, goal_seeds, plan_cfg)
+                elif part == "loop":
+                    value = pixel_loop(task, args.workdir, args)
                 elif part == "agents":
                     state = args.workdir / f"{task}-state-world" if task == "Reacher" else None
                     value = agents(task, model, args.agent_steps, state)
