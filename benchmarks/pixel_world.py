@@ -334,14 +334,15 @@ def to_markdown(res: dict) -> str:
 
 def goal_lines(res: dict) -> list[str]:
     out = []
-    r = res["tasks"].get("Reacher", {})
-    if "planning" in r:
+    for label, r in res["tasks"].items():
+        if not label.startswith("Reacher") or "planning" not in r:
+            continue
         p = r["planning"]
         met = p["planner_success"] >= 0.9 and p["seconds_per_plan"] <= 5
         out.append(
-            f"Reacher goal-image planning >= 0.9 success at <= 5 s/plan: {'MET' if met else 'NOT MET'}"
-            f" ({p['planner_success']:.2f} success, random {p['random_success']:.2f}, "
-            f"{p['seconds_per_plan']:.3f} s/plan, {p['goals']} goals)"
+            f"{label} goal-image planning >= 0.9 success at <= 5 s/plan: "
+            f"{'MET' if met else 'NOT MET'} ({p['planner_success']:.2f} success, random "
+            f"{p['random_success']:.2f}, {p['seconds_per_plan']:.3f} s/plan, {p['goals']} goals)"
         )
     for task, parts in res["tasks"].items():
         if "speed" in parts:
@@ -409,6 +410,12 @@ def main() -> None:
     p.add_argument("--loop-latent-steps", type=int, default=2000, help="loop: first fit steps")
     p.add_argument("--loop-refit-steps", type=int, default=750, help="loop: refit steps")
     p.add_argument("--loop-latent-dim", type=int, default=None, help="loop: size of z")
+    p.add_argument(
+        "--label",
+        default=None,
+        help="table entry to write (default: the task), e.g. 'Reacher (random-holds data)' for "
+        "a second world of one task (one task per invocation then)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--note", default="", help="what was cut, added to the header")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of the tables")
@@ -436,6 +443,8 @@ def main() -> None:
         "cut": args.note,
     }
     parts = [s for s in args.parts.split(",") if s]
+    if args.label is not None and "," in args.tasks:
+        p.error("--label names one table entry: give one task")
     for task in args.tasks.split(","):
         ckpt, model = args.workdir / f"{task}-world", None
         if set(parts) - {"loop"}:  # (the loop part trains its own worlds)
@@ -463,7 +472,7 @@ def main() -> None:
                     value = cost(model)
             value["part_wall_s"] = round(time.perf_counter() - t0, 1)
             value["ran"] = f"{header['date']} at {header['git']}: {header['command']}"
-            _merge(out_json, out_md, task, part, value, header)
+            _merge(out_json, out_md, args.label or task, part, value, header)
             print(f"{task} {part}: {json.dumps(value, default=float)}", flush=True)
 
 
