@@ -305,6 +305,17 @@ def _dream_env(run: Run, model, recipe):
     )
 
 
+def check_recipe(config: LoopConfig, recipe) -> None:
+    """Refuse a recipe the run's world kind cannot train (None: nothing to check)."""
+    if recipe is None or config.world_kind != "latent":
+        return
+    if recipe.algo == "MBPO" or recipe.env.get("known_reward_termination"):
+        raise ValueError(
+            f"the {recipe.algo} recipe needs real states (known reward/termination or real "
+            "transitions in its batches); a pixel world's agent sees latents: use ppo or sac"
+        )
+
+
 def _check_world_kind(model, config: LoopConfig) -> None:
     from genenv.models.latent import LatentWorldModel
 
@@ -374,22 +385,18 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
         state = read_state(out / "state.json", LoopState)
     elif not resume and (out / "state.json").is_file():
         raise ValueError(f"{out} already holds a run; resume it or use a new folder")
+    scheduled = worlds is not None or config.worlds is not None  # (the spec names the recipe)
+    recipe = None if scheduled else load_recipe(config.recipe_path(), config.task)
+    check_recipe(config, recipe)
     # Config and state go to disk before any work, so a run is resumable from its first second.
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(out)
     schedule = load_schedule(out, config, worlds)
-    recipe = schedule.spec.recipe() if schedule else load_recipe(config.recipe_path(), config.task)
+    recipe = schedule.spec.recipe() if schedule else recipe
     _write_text(
         out / "config.yaml",
         yaml.safe_dump({"loop": asdict(config), "recipe": recipe.to_dict()}, sort_keys=False),
     )
-    if config.world_kind == "latent" and (
-        recipe.algo == "MBPO" or recipe.env.get("known_reward_termination")
-    ):
-        raise ValueError(
-            f"the {recipe.algo} recipe needs real states (known reward/termination or real "
-            "transitions in its batches); a pixel world's agent sees latents: use ppo or sac"
-        )
     run = Run(out, config, state)
     run.recipe, run.schedule = recipe, schedule
     if schedule is not None and resume:

@@ -231,8 +231,10 @@ def run(args: argparse.Namespace) -> int:
         )
         config.spec()  # validate the context before any work
         from genenv.agents.recipe import load_recipe
+        from genenv.loop import check_recipe
 
-        load_recipe(config.recipe_path(), config.task)  # and the recipe, before any folder exists
+        # and the recipe, before any folder exists
+        check_recipe(config, load_recipe(config.recipe_path(), config.task))
         litter = (".tmp", ".genenv-write-test")  # what a run killed in its first second leaves
         if args.out.exists() and any(
             not (p.name.endswith(litter[0]) or p.name.startswith(litter[1]))

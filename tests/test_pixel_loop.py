@@ -72,6 +72,9 @@ def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
     assert again["real_env_steps"] == 300 and again["done"] is True
     with pytest.raises(ValueError, match="needs states"):
         _config(tmp_path, known_reward_termination=True)
+    with pytest.raises(ValueError, match="needs real states"):
+        run_loop(tmp_path / "mbpo", _config(tmp_path, recipe="mbpo"))
+    assert not (tmp_path / "mbpo").exists()  # refused before any folder is made
     with pytest.raises(ValueError, match="even"):
         _config(tmp_path, latent_dim=5)
     with pytest.raises(ValueError, match="world_kind"):
