@@ -456,7 +456,7 @@ def main() -> None:
             if part in ("agents", "loop") and task not in AGENT_EPISODES:
                 continue
             t0 = time.perf_counter()
-            with torch.no_grad() if part != "agents" else torch.enable_grad():
+            with torch.no_grad() if part not in ("agents", "loop") else torch.enable_grad():
                 if part == "quality":
                     value = quality(task, model, args.workdir)
                 elif part == "speed":
