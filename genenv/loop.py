@@ -280,22 +280,16 @@ class Run:
 
 
 def _dream_env(run: Run, model, recipe):
+    """The agent's dream: a `DreamVectorEnv`, or for a pixel world one whose observations are
+    latents (`PixelDreamVectorEnv`, which has no known reward/termination)."""
+    from genenv.envs.pixels import PixelDreamVectorEnv
     from genenv.envs.vector import DreamVectorEnv
 
-    if run.pixels:  # the agent observes latents z
-        from genenv.envs.pixels import PixelDreamVectorEnv
-
-        env = {k: v for k, v in recipe.env.items() if k != "known_reward_termination"}
-        return PixelDreamVectorEnv(
-            task=run.config.task,
-            world=model,
-            num_envs=recipe.n_envs,
-            device=run.config.device,
-            specs=run.spec,
-            **env,
-        )
-    env = {**recipe.env, "known_reward_termination": run.known_reward_termination()}
-    return DreamVectorEnv(
+    env = {k: v for k, v in recipe.env.items() if k != "known_reward_termination"}
+    if not run.pixels:
+        env["known_reward_termination"] = run.known_reward_termination()
+    cls = PixelDreamVectorEnv if run.pixels else DreamVectorEnv
+    return cls(
         task=run.config.task,
         world=model,
         num_envs=recipe.n_envs,

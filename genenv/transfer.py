@@ -4,7 +4,7 @@ A transfer test runs E real episodes of the world a `WorldSpec` describes, then 
 that start from the very same initial observations, and reports both mean returns and their gap.
 Real steps spent here are evaluation steps: they never train the world model. With a latent pixel
 world the agent acts on latents: in the real env it reads the model's encoding of the real camera
-frames (`LatentAgentPolicy`, `run_real_pixel_episodes`).
+frames (`LatentAgentPolicy`, `run_real_episodes(..., pixel_world=model)`).
 
 Fidelity of a run (`fidelity`, `log_fidelity`): the transfer ratio real / imagined return of each
 test, and the Spearman (rank) and Pearson correlation of imagined against real return across all
@@ -40,36 +40,6 @@ class TransferResult:
         return asdict(self)
 
 
-def run_real_episodes(
-    policy,
-    spec: WorldSpec,
-    episodes: int,
-    seed: int = 0,
-    deterministic: bool = True,
-    max_episode_steps: int | None = None,
-) -> tuple[list[float], int, np.ndarray]:
-    """Returns (episode returns, real steps taken, (E, obs_dim) initial observations).
-
-    Episodes end at termination, the env's time limit, or `max_episode_steps` if given."""
-    env = spec.make_env()
-    returns, starts, steps = [], [], 0
-    try:
-        for ep in range(episodes):
-            obs, _ = env.reset(seed=seed + ep)
-            starts.append(obs)
-            total, done, t = 0.0, False, 0
-            while not done:
-                action, _ = policy.predict(obs, deterministic=deterministic)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                steps, t = steps + 1, t + 1
-                done = terminated or truncated or t == max_episode_steps
-            returns.append(total)
-    finally:
-        env.close()
-    return returns, steps, np.asarray(starts, dtype=np.float32)
-
-
 class LatentAgentPolicy:
     """A real-env policy from a pixel world's `model` and an `agent` (SB3-style `predict` on
     latents z): each call encodes the episode's last two real frames [previous, current].
@@ -91,38 +61,52 @@ class LatentAgentPolicy:
         return np.asarray(action, np.float32)
 
 
-def run_real_pixel_episodes(
-    model: Any,
-    agent: Any,
+def run_real_episodes(
+    policy,
     spec: WorldSpec,
     episodes: int,
     seed: int = 0,
     deterministic: bool = True,
     max_episode_steps: int | None = None,
+    pixel_world: Any = None,
 ) -> tuple[list[float], int, np.ndarray]:
-    """(episode returns, real steps taken, (E, D) latents of the first frames) of `agent` (SB3
-    `predict` on latents z) in the real env of `spec`, reset seeds seed, seed+1, ...; each step
-    encodes the last two real frames of the task's pixel camera."""
-    from genenv.worlds.cameras import make_pixel_env
+    """Returns (episode returns, real steps taken, (E, obs_dim) initial observations).
 
-    policy = LatentAgentPolicy(model, agent, deterministic)
-    env = make_pixel_env(spec, model.config.image_size)
+    Episodes end at termination, the env's time limit, or `max_episode_steps` if given.
+    With `pixel_world` (a latent model) the policy acts on its latents: every step it reads the
+    encoding of the last two real frames of the task's pixel camera (`LatentAgentPolicy`), and
+    the initial observations are the (E, D) latents of the first frames."""
+    if pixel_world is None:
+        env = spec.make_env()
+        act = lambda obs, frames: policy.predict(obs, deterministic=deterministic)[0]  # noqa: E731
+    else:
+        from genenv.worlds.cameras import make_pixel_env
+
+        env = make_pixel_env(spec, pixel_world.config.image_size)
+        act = LatentAgentPolicy(pixel_world, policy, deterministic)
     returns, starts, steps = [], [], 0
     try:
         for ep in range(episodes):
-            env.reset(seed=seed + ep)
-            frames = [env.render().copy()]
-            starts.append(model.encode(torch.as_tensor(frames[0][None]))[0].cpu().numpy())
+            obs, _ = env.reset(seed=seed + ep)
+            frames = None if pixel_world is None else [env.render().copy()]
+            starts.append(obs if frames is None else _encode_first(pixel_world, frames[0]))
             total, done, t = 0.0, False, 0
             while not done:
-                _, r, term, trunc, _ = env.step(policy(None, frames[-2:]))
-                total, steps, t = total + float(r), steps + 1, t + 1
-                done = term or trunc or t == max_episode_steps
-                frames.append(env.render().copy())
+                obs, reward, terminated, truncated, _ = env.step(act(obs, frames))
+                total += float(reward)
+                steps, t = steps + 1, t + 1
+                done = terminated or truncated or t == max_episode_steps
+                if frames is not None:
+                    frames = [frames[-1], env.render().copy()]  # the policy reads the last two
             returns.append(total)
     finally:
         env.close()
     return returns, steps, np.asarray(starts, dtype=np.float32)
+
+
+def _encode_first(model: Any, frame: np.ndarray) -> np.ndarray:
+    """(D,) the latent a pixel world gives an episode's first frame (a pose at rest)."""
+    return model.encode(torch.as_tensor(frame[None]))[0].cpu().numpy()
 
 
 @torch.no_grad()
@@ -184,14 +168,10 @@ def transfer_test(
     if imagined_per_start < 1:
         raise ValueError(f"imagined_per_start must be >= 1, got {imagined_per_start}")
     horizon = max_episode_steps or get_task(spec.task).max_episode_steps
-    if _is_pixel_world(model):  # real frames through the model's encoder; starts are latents
-        real, steps, starts = run_real_pixel_episodes(
-            model, policy, spec, episodes, seed, deterministic, horizon
-        )
-    else:
-        real, steps, starts = run_real_episodes(
-            policy, spec, episodes, seed, deterministic, horizon
-        )
+    pixels = model if _is_pixel_world(model) else None  # (it reads real frames through model)
+    real, steps, starts = run_real_episodes(
+        policy, spec, episodes, seed, deterministic, horizon, pixel_world=pixels
+    )
     starts = np.repeat(starts, imagined_per_start, axis=0)  # (E * M, obs_dim), start-major
     imagined, unc = run_imagined_episodes(
         policy, model, spec, starts, horizon, seed=seed, deterministic=deterministic

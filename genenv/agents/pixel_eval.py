@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from genenv.transfer import LatentAgentPolicy, run_real_pixel_episodes
+from genenv.transfer import LatentAgentPolicy, run_real_episodes
 from genenv.worlds.spec import WorldSpec
 
-__all__ = ["LatentAgentPolicy", "evaluate_pixel_policy", "run_real_pixel_episodes"]
+__all__ = ["LatentAgentPolicy", "evaluate_pixel_policy"]
 
 
 def evaluate_pixel_policy(
@@ -19,7 +19,7 @@ def evaluate_pixel_policy(
     spec: WorldSpec | None = None,
     max_steps: int | None = None,
 ) -> list[float]:
-    """Real returns of `agent` (deterministic) over `episodes` real episodes (see
-    `run_real_pixel_episodes`)."""
+    """Real returns of `agent` (deterministic) over `episodes` real episodes (reset seeds seed,
+    seed+1, ...; see `genenv.transfer.run_real_episodes`)."""
     spec = spec or WorldSpec(model.task)
-    return run_real_pixel_episodes(model, agent, spec, episodes, seed, True, max_steps)[0]
+    return run_real_episodes(agent, spec, episodes, seed, True, max_steps, pixel_world=model)[0]
