@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from genenv.data.policies import RandomHolds, resolve_policy
+from genenv.data.policies import RANDOM_POLICIES, resolve_policy
 from genenv.data.storage import DatasetWriter, read_metadata
 from genenv.progress import progress_bar
 from genenv.worlds import WorldSpec, get_task
@@ -166,9 +166,10 @@ def collect(
     - `spec_or_specs`: a WorldSpec or task name (one world), a list of WorldSpecs (cycled, one per
       episode) or a sampler `rng -> WorldSpec` called once per episode (see `context_sampler`).
     - `policy`: None/"random" (uniform actions), "random-holds" (uniform actions alternating with
-      stretches of the zero action, `genenv.data.policies.RandomHolds`), a callable obs -> action, or a path to an SB3
-      zip (`deterministic` picks its mode). Actions are clipped to the action box before the step
-      (MuJoCo clamps controls to the same range) and the clipped action is stored.
+      stretches of the zero action, `genenv.data.policies.RandomHolds`), a callable obs -> action,
+      or a path to an SB3 zip (`deterministic` picks its mode). Actions are clipped to the action
+      box before the step (MuJoCo clamps controls to the same range) and the clipped action is
+      stored.
     - Exactly `steps` transitions are added: an episode still running at the budget is stored
       truncated. The count is also recorded in the dataset metadata (`collection_info`).
     - Completed episodes are committed every `chunk_steps` steps; on an exception or Ctrl-C the
@@ -252,13 +253,11 @@ def collect(
                 ep.update(truncations=[], seed=reset_seed, world_spec=spec.to_dict())
                 if pixels is not None:
                     ep["pixels"] = [env.render()]
-                holds = RandomHolds(act_rng) if policy_desc == "random-holds" else None
+                draw = None if act_fn is not None else RANDOM_POLICIES[policy_desc](act_rng)
                 done = False
                 while not done and taken < target:
-                    if holds is not None:
-                        action = holds(low, high)
-                    elif act_fn is None:
-                        action = act_rng.uniform(low, high)
+                    if draw is not None:
+                        action = draw(low, high)
                     else:  # a frame policy sees the episode's frames so far
                         action = act_fn(obs, ep["pixels"]) if reads_frames else act_fn(obs)
                     action = np.asarray(action, dtype=env.action_space.dtype).reshape(low.shape)

@@ -21,6 +21,7 @@ __all__ = [
     "RANDOM_POLICIES",
     "Policy",
     "RandomHolds",
+    "UniformRandom",
     "load_sb3_policy",
     "resolve_policy",
     "sb3_algorithm_name",
@@ -40,7 +41,14 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, device: str =
     return act
 
 
-RANDOM_POLICIES = ("random", "random-holds")  # drawn by collect from its per-episode rng
+class UniformRandom:
+    """Uniform random actions in the action box."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def __call__(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(low, high)
 
 
 class RandomHolds:
@@ -61,6 +69,11 @@ class RandomHolds:
         return np.zeros_like(low) if self.zero else self.rng.uniform(low, high)
 
 
+# The random policies by name: collect builds one per episode on that episode's action rng, so an
+# episode's actions are a pure function of (seed, episode index) and a collection resumes exactly.
+RANDOM_POLICIES = {"random": UniformRandom, "random-holds": RandomHolds}
+
+
 def resolve_policy(policy: Any, deterministic: bool = False) -> tuple[Policy | None, str]:
     """(callable, or None for the random policies drawn by collect itself, a description for the
     metadata)."""
@@ -74,5 +87,6 @@ def resolve_policy(policy: Any, deterministic: bool = False) -> tuple[Policy | N
     if callable(policy):
         return policy, getattr(policy, "description", getattr(policy, "__name__", "callable"))
     raise ValueError(
-        f"policy must be None/'random'/'random-holds', a path to an SB3 .zip, or a callable, got {policy!r}"
+        f"policy must be None, {' / '.join(RANDOM_POLICIES)}, a path to an SB3 .zip, or a "
+        f"callable, got {policy!r}"
     )
