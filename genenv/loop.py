@@ -311,12 +311,13 @@ def check_recipe(config: LoopConfig, recipe) -> None:
 
 
 def _check_world_kind(model, config: LoopConfig) -> None:
-    from genenv.models.latent import LatentWorldModel
+    from genenv.models.kinds import kind_of
 
-    is_latent = isinstance(model, LatentWorldModel)
-    if is_latent != (config.world_kind == "latent"):
-        have = "a latent pixel world" if is_latent else "a state world model"
-        raise ValueError(f"the world model is {have}; this run's world_kind is {config.world_kind}")
+    kind = kind_of(model).name
+    if kind != config.world_kind:
+        raise ValueError(
+            f"the world model is of kind {kind}; this run's world_kind is {config.world_kind}"
+        )
 
 
 def _collection_policy(run: Run, agent, model):
@@ -483,10 +484,8 @@ def _resume_message(run: Run, agent_file: Path) -> str:
 
 def _record(run: Run, agent, model) -> None:
     from genenv.recording import record_side_by_side
-    from genenv.recording.pixels import record_pixel_side_by_side
 
-    record = record_pixel_side_by_side if run.pixels else record_side_by_side
-    paths = record(
+    paths = record_side_by_side(
         run.spec,
         run.world_for_tests(model),
         agent,

@@ -15,7 +15,8 @@ from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.files import read_json
 from genenv.worlds.spec import Context, WorldSpec
 
-WORLD_KINDS = ("ensemble", "latent")
+WORLD_KINDS = ("ensemble", "latent")  # the world-model kinds of genenv.models.kinds
+PIXEL_SIZES = (16, 32, 64, 128)  # the frame sizes a latent world reads (LatentConfig)
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
 
 
@@ -87,6 +88,8 @@ class LoopConfig:
                 f"LoopConfig.world_kind must be one of {WORLD_KINDS}, got {self.world_kind!r}"
             )
         if self.world_kind == "latent":
+            if self.pixel_size not in PIXEL_SIZES:
+                raise ValueError(f"pixel_size must be one of {PIXEL_SIZES}, got {self.pixel_size}")
             if self.known_reward_termination:
                 raise ValueError("known_reward_termination needs states; a pixel world has latents")
             if self.worlds is not None:

@@ -8,7 +8,7 @@ import os
 
 from genenv import cli_args as ca
 from genenv.loop import run_loop
-from genenv.loop_config import LoopConfig, read_config
+from genenv.loop_config import PIXEL_SIZES, LoopConfig, read_config
 from genenv.worlds.tasks import get_task
 
 
@@ -130,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--pixel-size",
-        type=ca.int_between(16, 256),
+        type=int,
+        choices=PIXEL_SIZES,
         default=defaults.pixel_size,
         help="frame size of the pixel data",
     )
@@ -194,11 +195,7 @@ def run(args: argparse.Namespace) -> int:
         if args.world is not None:
             from genenv.models.checkpoint import read_checkpoint_metadata
 
-            kind = (
-                "latent"
-                if read_checkpoint_metadata(args.world).get("kind") == "latent"
-                else "ensemble"
-            )
+            kind = read_checkpoint_metadata(args.world)["kind"]  # (checked: a known kind)
             if args.world_kind is not None and args.world_kind != kind:
                 raise ValueError(
                     f"--world {args.world} is a {kind} world, not --world-kind {args.world_kind}"

@@ -163,12 +163,13 @@ def transfer_test(
     samples a member and noise every step, so they differ) and reports their mean per start:
     imagined episodes are cheap, and averaging them lowers the dream's sampling noise.
     """
+    from genenv.models.latent import LatentWorldModel
     from genenv.worlds.tasks import get_task
 
     if imagined_per_start < 1:
         raise ValueError(f"imagined_per_start must be >= 1, got {imagined_per_start}")
     horizon = max_episode_steps or get_task(spec.task).max_episode_steps
-    pixels = model if _is_pixel_world(model) else None  # (it reads real frames through model)
+    pixels = model if isinstance(model, LatentWorldModel) else None  # it reads real frames
     real, steps, starts = run_real_episodes(
         policy, spec, episodes, seed, deterministic, horizon, pixel_world=pixels
     )
@@ -179,13 +180,6 @@ def transfer_test(
     imagined = np.asarray(imagined).reshape(episodes, imagined_per_start).mean(1).tolist()
     real_mean, imag_mean = float(np.mean(real)), float(np.mean(imagined))
     return TransferResult(imag_mean, real_mean, imag_mean - real_mean, steps, real, imagined, unc)
-
-
-def _is_pixel_world(model) -> bool:
-    """A latent pixel world: its agents act on latents of real frames, not on real states."""
-    from genenv.models.latent import LatentWorldModel
-
-    return isinstance(model, LatentWorldModel)
 
 
 # -- fidelity ------------------------------------------------------------------------------------

@@ -75,11 +75,13 @@ def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
     with pytest.raises(ValueError, match="needs real states"):
         run_loop(tmp_path / "mbpo", _config(tmp_path, recipe="mbpo"))
     assert not (tmp_path / "mbpo").exists()  # refused before any folder is made
+    with pytest.raises(ValueError, match="pixel_size must be one of"):
+        _config(tmp_path, pixel_size=48)  # a size the latent encoder cannot read
     with pytest.raises(ValueError, match="even"):
         _config(tmp_path, latent_dim=5)
     with pytest.raises(ValueError, match="world_kind"):
         _config(tmp_path, world_kind="pixels")
-    with pytest.raises(ValueError, match="state world model; this run's world_kind is latent"):
+    with pytest.raises(ValueError, match="of kind ensemble; this run.s world_kind is latent"):
         state_world = tmp_path / "state"
         run_loop(state_world, _config(tmp_path, world_kind="ensemble", real_steps=300))
         run_loop(tmp_path / "r2", _config(tmp_path, world_checkpoint=str(state_world / "world")))

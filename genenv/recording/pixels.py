@@ -104,32 +104,3 @@ def record_pixel_dream(model, frame: np.ndarray | None, policy: Any, steps: int,
         frames, _ = dream_frames(model, policy, steps, z0)
         frames = np.concatenate([frame[None], frames[1:]])  # the prompt itself, then the dream
     return label(_upscale(frames, size), "generated")
-
-
-def record_pixel_side_by_side(
-    spec,
-    model,
-    policy: Any,
-    steps: int = 200,
-    out_dir: str = "videos",
-    size: int = 128,
-    formats: tuple[str, ...] = ("mp4", "gif"),
-    step: int | None = None,
-    tensorboard: Any = None,
-) -> dict[str, Any]:
-    """Write `pixel_side_by_side_frames` (real | generated) as files of `formats` in `out_dir`
-    and, with a `tensorboard` writer, a GIF summary under 'videos/side-by-side'. Returns
-    {format: path}."""
-    from pathlib import Path
-
-    from genenv.envs._world import task_dt
-    from genenv.recording.record import video_name
-    from genenv.recording.video import log_video_to_tensorboard, write_video
-
-    frames = pixel_side_by_side_frames(model, spec, policy, steps, size)
-    fps = max(1, round(1.0 / task_dt(spec.task)))
-    stem = Path(out_dir) / video_name(spec, "side-by-side", step)
-    paths = {fmt: write_video(frames, stem.with_suffix(f".{fmt}"), fps) for fmt in formats}
-    if tensorboard is not None:
-        log_video_to_tensorboard(tensorboard, "videos/side-by-side", frames, step or 0, fps)
-    return paths

@@ -239,8 +239,20 @@ def record_side_by_side(
     """`policy` in the real world and closed loop in the world model, from the same real start:
     writes `real | dream | traces` (kind "side-by-side"; tag 'videos/side-by-side'). With
     `open_loop`, the dream replays the real actions instead (kind "open-loop"). Returns
-    {format: path}."""
+    {format: path}. A latent pixel world draws its own frames: `real | generated`
+    (`genenv.recording.pixels.pixel_side_by_side_frames`, closed loop only)."""
+    from genenv.models.latent import LatentWorldModel
+
     config = _resolve(config, overrides)
+    if isinstance(model, LatentWorldModel):
+        from genenv.envs._world import task_dt
+        from genenv.recording.pixels import pixel_side_by_side_frames
+
+        if open_loop:
+            raise ValueError("a pixel world records side-by-side closed loop only")
+        frames = pixel_side_by_side_frames(model, spec, policy, steps, config.size)
+        fps = _fps(config, task_dt(spec.task))
+        return _emit(frames, spec, "side-by-side", config, fps, step, tensorboard)
     frames, real, _ = side_by_side_frames(spec, model, policy, steps, config, open_loop)
     kind = "open-loop" if open_loop else "side-by-side"
     return _emit(frames, spec, kind, config, _fps(config, real.dt), step, tensorboard)
