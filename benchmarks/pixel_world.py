@@ -25,8 +25,9 @@ random actions, a data seed >= 100), then:
   world (--workdir/Reacher-state-world, `genenv train-world` on the same dataset's states), tested
   on the same real episodes (and the zero action, for scale): the goal is the pixel agent within
   10% of its real return;
-- loop (InvertedPendulum, Reacher): `genenv run --world-kind latent` (SB3 PPO, the ppo recipe) in
-  --workdir/<Task>-loop within --loop-frames real frames (random first, then the agent's own,
+- loop (InvertedPendulum, Reacher): `genenv run --world-kind latent --seed 102` (SB3 PPO, the ppo
+  recipe; its settings were chosen on runs with seed 100) in --workdir/<Task>-loop within
+  --loop-frames real frames (random first, then the agent's own,
   collected through the encoder; warm-started refits); its final agent is tested like the agents
   part. The run resumes if the part is started again;
 - cost: training wall time and gradient steps from the checkpoint.
@@ -57,6 +58,9 @@ from genenv.bench.measure import machine_line
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT_JSON, OUT_MD = RESULTS / "pixel_world.json", RESULTS / "pixel_world.md"
 TEST_SEED, GOAL_SEEDS, AGENT_SEED = 101, range(1000, 1050), 100
+# The loop part's run seed (its data, world and agent): the runs that chose its settings (latent
+# size 32 vs 8, an uncertainty penalty) used seed 100, so the reported run uses another.
+LOOP_SEED = 102
 PARTS = ("quality", "speed", "planning", "agents", "loop", "cost")
 AGENT_EPISODES = {"InvertedPendulum": 5, "Reacher": 20}  # tasks of the agents part
 
@@ -273,7 +277,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
         latent_refit_steps=args.loop_refit_steps,
         latent_dim=args.loop_latent_dim,
         eval_every=50_000,
-        seed=AGENT_SEED,
+        seed=LOOP_SEED,
         video=False,
     )
     resume = (out / "state.json").is_file()
@@ -285,7 +289,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
     keys = ("real_env_steps", "eval_real_env_steps", "imagined_env_steps", "iterations")
     res = {k: summary[k] for k in keys} | {"loop": {k: getattr(config, k) for k in (
         "real_steps", "initial_steps", "steps_per_iteration", "latent_steps",
-        "latent_refit_steps", "latent_dim", "recipe")}}  # fmt: skip
+        "latent_refit_steps", "latent_dim", "recipe", "seed")}}  # fmt: skip
     res["transfer"] = [
         [r["iteration"], r["real_env_steps"], r["imagined_steps"], r["real_return"],
          r["imagined_return"]]
