@@ -95,7 +95,8 @@ def quality(task: str, model, workdir: Path) -> dict:
         collect(task, 3000, test, seed=TEST_SEED, progress=False, pixels=model.config.image_size)
     px = load_pixel_transitions(test)
     w = _Windows(px, torch.device("cpu"))
-    z = model.encode(w.stack(torch.arange(len(px.transitions))))
+    every = torch.arange(len(px.transitions))
+    z = model.encode(w.stack(every), w.prev_act[every])
     est, true = model.probe_state(z).numpy(), px.transitions.obs
     r2 = 1 - ((true - est) ** 2).sum(0) / ((true - true.mean(0)) ** 2).sum(0).clip(1e-8)
     out = {"probe_r2_test": float(r2.mean()), "test_transitions": len(px.transitions)}
@@ -108,7 +109,7 @@ def quality(task: str, model, workdir: Path) -> dict:
         if len(starts) == 0:
             out[f"k{k}"] = {"windows": 0}
             continue
-        zz = model.encode(w.stack(starts))
+        zz = model.encode(w.stack(starts), w.prev_act[starts])
         for h in range(k):
             zz = model.step(zz, w.act[idx[:, h]], w.ctx[idx[:, h]]).obs
         pred = model.render(zz).numpy()

@@ -42,23 +42,31 @@ class TransferResult:
 
 class LatentAgentPolicy:
     """A real-env policy from a pixel world's `model` and an `agent` (SB3-style `predict` on
-    latents z): each call encodes the episode's last two real frames [previous, current].
+    latents z): each call encodes the episode's last two real frames [previous, current] and the
+    action this policy took between them (zeros at an episode's first frame).
 
     `reads_frames` tells `genenv.data.collect` to call it as policy(obs, frames), with the frames
-    of the episode so far (the first frame stands in for its own previous one)."""
+    of the episode so far (the first frame stands in for its own previous one); a call with one
+    frame starts a new episode."""
 
     reads_frames = True
 
     def __init__(self, model: Any, agent: Any, deterministic: bool = True):
         self.model, self.agent, self.deterministic = model, agent, deterministic
         self.description = f"latent-agent:{type(agent).__name__}"
+        self._last = np.zeros(model.act_dim, np.float32)  # (act_dim,) the action taken last
 
     def __call__(self, obs: np.ndarray, frames: Sequence[np.ndarray]) -> np.ndarray:
+        if len(frames) == 1:
+            self._last = np.zeros_like(self._last)
         prev = frames[-2] if len(frames) > 1 else frames[-1]
         stack = torch.as_tensor(np.stack([prev, frames[-1]])[None], device=self.model.device)
-        z = self.model.encode(stack)[0].cpu().numpy()  # (D,)
+        z = self.model.encode(stack, self._last[None])[0].cpu().numpy()  # (D,)
         action, _ = self.agent.predict(z, deterministic=self.deterministic)
-        return np.asarray(action, np.float32)
+        low, high = (b.cpu().numpy() for b in (self.model.action_low, self.model.action_high))
+        # the action as the env applies it (clipped to the box, as the collected data holds it)
+        self._last = np.clip(np.asarray(action, np.float32).reshape(self._last.shape), low, high)
+        return self._last.copy()
 
 
 def run_real_episodes(

@@ -42,16 +42,23 @@ def test_encoder_predictor_decoder_round_trip(pixel_data, tiny_model):
     px = load_pixel_transitions(pixel_data)
     frames = torch.as_tensor(px.frames[:5])  # (5, 32, 32, 3) single frames
     z = model.encode(frames)
-    assert z.shape == (5, 8) and torch.isfinite(z).all()
+    # z: two frames' poses (8), then the previous action (1; a single frame is at rest: 0)
+    assert model.obs_dim == 9 and z.shape == (5, 9) and torch.isfinite(z).all()
+    assert (z[:, 8] == 0).all() and torch.equal(z[:, :4], z[:, 4:8])
     ctx = torch.zeros(5, model.ctx_dim)
-    out = model.step(z, torch.zeros(5, 1), ctx)
+    action = torch.linspace(-2, 2, 5)[:, None]  # (5, 1)
+    out = model.step(z, action, ctx)
     assert (
-        out.obs.shape == (5, 8) and out.reward.shape == (5,) and out.terminated.dtype == torch.bool
+        out.obs.shape == (5, 9) and out.reward.shape == (5,) and out.terminated.dtype == torch.bool
     )
+    # the next state holds the action just taken and, as its previous pose, the current pose
+    assert torch.equal(out.obs[:, 8:], action) and torch.equal(out.obs[:, 4:8], z[:, :4])
+    stacks = torch.stack([torch.as_tensor(px.frames[:5]), torch.as_tensor(px.frames[1:6])], 1)
+    assert torch.equal(model.encode(stacks, action)[:, 8:], action)
     assert (out.uncertainty >= 0).all() and out.finite.all()
     img = model.render(out.obs)
     assert img.shape == (5, 32, 32, 3) and img.dtype == torch.uint8
-    assert model.initial(4, torch.Generator().manual_seed(0)).shape == (4, 8)
+    assert model.initial(4, torch.Generator().manual_seed(0)).shape == (4, 9)
     with pytest.raises(ValueError, match="32x32"):
         model.encode(torch.zeros(1, 64, 64, 3, dtype=torch.uint8))
     # collapse is measured during training, not assumed away
@@ -124,12 +131,12 @@ def test_the_pose_reads_the_current_frame_alone(pixel_data, tiny_model):
     model, _ = tiny_model
     frames = torch.as_tensor(load_pixel_transitions(pixel_data).frames[:12])  # (12, 32, 32, 3)
     pairs = torch.stack([frames[:6], frames[6:]], dim=1)  # (6, 2, ...) [previous, current]
-    z, single = model.encode(pairs), model.encode(frames[6:])  # (6, 8) each
+    z, single = model.encode(pairs), model.encode(frames[6:])  # (6, 9) each
     assert torch.allclose(model.pose(z), model.pose(single), atol=1e-5)
-    assert torch.allclose(z[:, 4:], model.pose(model.encode(frames[:6])), atol=1e-5)
+    assert torch.allclose(z[:, 4:8], model.pose(model.encode(frames[:6])), atol=1e-5)
     assert not torch.allclose(z, single, atol=1e-3)  # the previous frame is in z: velocities
-    nxt = model.predict_all(z, torch.zeros(6, 1), torch.zeros(6, model.ctx_dim))  # (K, 6, 8)
-    assert torch.equal(nxt[..., 4:], model.pose(z).expand(2, -1, -1))  # shifted, not predicted
+    nxt = model.predict_all(z, torch.zeros(6, 1), torch.zeros(6, model.ctx_dim))  # (K, 6, 9)
+    assert torch.equal(nxt[..., 4:8], model.pose(z).expand(2, -1, -1))  # shifted, not predicted
     # the disagreement is over what the members predict: the shifted half must not dilute it
     spread = nxt[..., :4].std(0, unbiased=False).mean(-1)  # (6,)
     out = model.step(z, torch.zeros(6, 1), torch.zeros(6, model.ctx_dim))
@@ -137,16 +144,17 @@ def test_the_pose_reads_the_current_frame_alone(pixel_data, tiny_model):
 
 
 def test_a_checkpoint_from_before_the_per_frame_encoder_loads_as_the_pair_encoder(tmp_path):
-    cfg = LatentConfig(32, 6, 8, 16, encoder="stack", decoder_output="tanh")
+    cfg = LatentConfig(32, 6, 8, 16, encoder="stack", decoder_output="tanh", previous_action=False)
     torch.manual_seed(0)
     old = LatentWorldModel("InvertedPendulum", 1, 5, cfg, [-3.0], [3.0])
     save_checkpoint(old, tmp_path / "w")
     meta = json.loads((tmp_path / "w" / "metadata.json").read_text())
-    del meta["latent"]["encoder"], meta["latent"]["decoder_output"]  # as before the fields
+    for field in ("encoder", "decoder_output", "previous_action"):  # as before the fields
+        del meta["latent"][field]
     (tmp_path / "w" / "metadata.json").write_text(json.dumps(meta))
     back = load_checkpoint(tmp_path / "w")
     assert back.config.encoder == "stack" and back.config.pose_dim == 6
-    assert back.config.decoder_output == "tanh"
+    assert back.config.decoder_output == "tanh" and back.obs_dim == 6  # no previous action
     frames = torch.randint(0, 255, (3, 2, 32, 32, 3), dtype=torch.uint8)
     z = old.encode(frames)
     assert torch.equal(z, back.encode(frames)) and torch.equal(old.render(z), back.render(z))
@@ -194,7 +202,7 @@ def test_world_and_record_cli_with_an_image_prompt(tmp_path, tiny_model, capsys)
     args = ["world", "--task", "InvertedPendulum", "--world", str(tmp_path / "w"), "--image"]
     assert main([*args, str(tmp_path / "ip.png"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out["latent"]) == 8 and out["prompt_score"] <= out["prompt_limit"]
+    assert len(out["latent"]) == 9 and out["prompt_score"] <= out["prompt_limit"]
     assert main([*args, str(tmp_path / "reacher.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("genenv world: error: this image does not look")
@@ -226,3 +234,14 @@ def test_goal_image_planning_beats_random_on_a_tiny_task(tiny_model):
             errors[policy].append(abs(run.qpos[-1][0] - goal_x))
             assert len(run.plan_seconds) == (3 if policy == "planner" else 0)
     assert np.mean(errors["planner"]) < 0.6 * np.mean(errors["random"]), errors
+
+
+def test_training_latents_hold_the_action_taken_between_their_two_frames(pixel_data):
+    from genenv.models.latent_train import _Windows
+
+    px = load_pixel_transitions(pixel_data)
+    w = _Windows(px, torch.device("cpu"))
+    starts = px.transitions.episode_starts()
+    later = np.setdiff1d(np.arange(len(px.transitions)), starts)
+    assert (w.prev_act[starts] == 0).all()  # an episode's first frame is at rest
+    assert torch.equal(w.prev_act[later], w.act[later - 1])

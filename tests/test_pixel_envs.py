@@ -32,7 +32,7 @@ def test_checkers_pass_on_the_registered_pixel_ids(reacher, obs_type, tmp_path):
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(env.unwrapped, warn=False)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == ((8,) if obs_type == "latent" else (16, 16, 3))
+    assert obs.shape == ((8 + 2,) if obs_type == "latent" else (16, 16, 3))  # + the last action
     assert env.spec.max_episode_steps == 50
     vec = gym.make_vec("genenv/Dream-Reacher-Pixels-v0", num_envs=3, world=reacher,
                        obs_type=obs_type)  # fmt: skip
@@ -79,7 +79,7 @@ def test_sb3_adapter_over_a_pixel_dream(reacher):
     for _ in range(3):
         venv.step_async(np.zeros((2, 2), np.float32))
         obs, rew, done, infos = venv.step_wait()
-    assert done.all() and infos[0]["terminal_observation"].shape == (8,) and obs.shape == (2, 8)
+    assert done.all() and infos[0]["terminal_observation"].shape == (10,) and obs.shape == (2, 10)
     assert infos[0]["TimeLimit.truncated"]
 
 
@@ -136,3 +136,23 @@ def test_a_pixel_world_is_not_a_state_dream_and_agents_transfer_through_the_enco
     agent.learn(16)  # SB3 on latent observations in the pixel dream
     returns = evaluate_pixel_policy(reacher, agent, episodes=2, seed=7, max_steps=4)
     assert len(returns) == 2 and all(np.isfinite(returns))
+
+
+def test_a_latent_agent_sees_the_action_it_took_last_clipped_and_zero_at_a_new_episode():
+    from genenv.transfer import LatentAgentPolicy
+
+    model = random_latent_model("InvertedPendulum")  # actions in [-3, 3]
+    seen, plan = [], iter([5.0, -1.0, 2.0, 0.5])
+
+    class Agent:
+        def predict(self, z, deterministic=True):
+            seen.append(z[-1])
+            return np.array([next(plan)], np.float32), None
+
+    policy = LatentAgentPolicy(model, Agent())
+    frame = np.zeros((16, 16, 3), np.uint8)
+    actions = [policy(None, [frame]), policy(None, [frame, frame]), policy(None, [frame, frame])]
+    assert [float(a[0]) for a in actions] == [3.0, -1.0, 2.0]  # clipped to the box
+    assert seen == [0.0, 3.0, -1.0]  # z ends with the action applied last
+    policy(None, [frame])  # a new episode starts at rest
+    assert seen[-1] == 0.0

@@ -93,11 +93,11 @@ def plan_to_goal(
     try:
         env.reset(seed=seed)
         frames, qpos, tips = [env.render()], [env.unwrapped.data.qpos.copy()], [fingertip(env)]
-        prev = frames[0]
+        prev, last = frames[0], np.zeros(model.act_dim, np.float32)  # last: the action taken
         dist, secs = [], []
         for t in range(steps + 1):
             stack = torch.as_tensor(np.stack([prev, frames[-1]])[None], device=dev)  # (1,2,S,S,3)
-            z = model.encode(stack)  # (1, D)
+            z = model.encode(stack, last[None])  # (1, D)
             dist.append(float(((model.pose(z[0]) - model.pose(goal)) ** 2).mean()))
             if t == steps:
                 break
@@ -107,7 +107,9 @@ def plan_to_goal(
             else:
                 action = planner.predict(z[0], episode_start=np.array([t == 0]))[0].cpu().numpy()
                 secs.append(time.perf_counter() - t0)
-            _, _, term, trunc, _ = env.step(np.asarray(action, np.float32))
+            last = np.clip(np.asarray(action, np.float32), env.action_space.low,
+                           env.action_space.high)  # fmt: skip
+            _, _, term, trunc, _ = env.step(last)
             prev = frames[-1]
             frames.append(env.render())
             qpos.append(env.unwrapped.data.qpos.copy())

@@ -80,8 +80,10 @@ def load_world(
     device: torch.device,
     obs_dim: int,
     act_dim: int,
+    pixels: bool = False,
 ) -> EnsembleWorldModel:
-    """A world model instance, or one loaded from a checkpoint directory, checked against `task`."""
+    """A world model instance, or one loaded from a checkpoint directory, checked against `task`
+    (and, with `pixels`, a latent pixel world; without, a state world)."""
     if isinstance(world, (str, Path)):
         from genenv.models.checkpoint import load_checkpoint
 
@@ -93,7 +95,8 @@ def load_world(
             f"world must be a checkpoint directory or a world model instance, got {type(world)}"
         )
     pixel_world = hasattr(getattr(model, "config", None), "image_size")
-    if pixel_world and obs_dim != model.obs_dim:  # a latent world asked for as a state dream
+    if pixel_world and not pixels:  # a latent world asked for as a state dream (by its kind:
+        # its z can have as many features as the task's state)
         raise ValueError(
             f"the world model is a pixel world (latent states); use "
             f"genenv/Dream-{task}-Pixels-v0 (genenv.envs.pixels) for it"

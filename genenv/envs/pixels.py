@@ -90,7 +90,7 @@ class PixelDreamVectorEnv(DreamVectorEnv):
                 f"one (genenv train-world --kind latent); use genenv/Dream-{self.task}-v0 for it"
             )
         act_dim = self.single_action_space.shape[0]
-        model = _world.load_world(world, self.task, self.device, world.obs_dim, act_dim)
+        model = _world.load_world(world, self.task, self.device, world.obs_dim, act_dim, True)
         d, s = model.obs_dim, model.config.image_size
         if self.obs_type == "latent":
             self.single_observation_space = spaces.Box(-np.inf, np.inf, (d,), np.float32)

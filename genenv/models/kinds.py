@@ -55,7 +55,7 @@ def _describe_ensemble(model: EnsembleWorldModel) -> dict[str, Any]:
 
 
 # what a latent checkpoint written before a LatentConfig field existed was built with
-_LATENT_BEFORE = {"encoder": "stack", "decoder_output": "tanh"}
+_LATENT_BEFORE = {"encoder": "stack", "decoder_output": "tanh", "previous_action": False}
 
 
 def _build_latent(meta: dict[str, Any], config: LatentConfig) -> LatentWorldModel:
@@ -77,7 +77,10 @@ def _describe_latent(model: LatentWorldModel) -> dict[str, Any]:
     return {
         "image_size": model.config.image_size,
         "camera": pixel_camera(model.task).describe(),
-        "observation": "latent z (obs_dim = latent_dim); frames via render(z)",
+        "observation": (
+            "latent z: frames' part (latent_dim), then the previous action if"
+            " latent.previous_action; frames via render(z)"
+        ),
     }
 
 

@@ -1,19 +1,21 @@
 """A JEPA-style latent world model learned from frames (the "latent" kind).
 
 - `encoder`: a small conv net e from ONE frame (H x W x 3, uint8) to a pose latent (latent_dim / 2).
-  The state is z = [e(current frame), e(previous frame)]: two frames, so z holds velocities, and
-  its first half, the pose, reads the current frame alone. A single image (an image prompt, a goal
-  image) is [e(image), e(image)], "this pose, at rest", and a goal image compares with a state's
-  pose exactly (`pose`). (Checkpoints from before `LatentConfig.encoder` read the 6-channel pair
+  The state is z = [e(current frame), e(previous frame), previous action]: two frames give the
+  velocity only up to the push of the last action (a second-order system moves by it within the
+  step), so z also holds that action (`previous_action`, on by default), which makes z Markov.
+  The first part, the pose, reads the current frame alone. A single image (an image prompt, a
+  goal image) is [e(image), e(image), 0], "this pose, at rest", and a goal image compares with a
+  state's pose exactly (`pose`). (Checkpoints from before `LatentConfig.encoder` read the 6-channel pair
   with one conv net, "stack", whose whole z is the pose.)
 - `predictors`: K action-conditioned MLPs that predict the next pose, e(next frame) = pose +
   f_k(z, a, context), evaluated together as batched matrix products; the next state is [that, the
-  current pose]. They are trained in latent space against an EMA target encoder (see
+  current pose, a]. They are trained in latent space against an EMA target encoder (see
   `latent_train`); their spread is the model's uncertainty.
 - `reward_head` r(z, a) and `termination_head` on z'.
-- `inverse_head` (z, z') -> a, an inverse-dynamics head used only in training: it keeps what
+- `inverse_head` (frames part of z, of z') -> a, an inverse-dynamics head used only in training: it keeps what
   the actions change in the latent (without it a predictor can ignore the actions on random data).
-- `decoder`: a deconv net z -> the newest frame, trained on detached latents only, used only to
+- `decoder`: a deconv net (frames part of z) -> the newest frame, trained on detached latents only, used only to
   draw the dream (and the `obs_type="pixels"` dream env).
 
 The state of an imagined world is z: `initial` draws encoded real starts, `step` is one latent
@@ -37,12 +39,13 @@ class LatentConfig:
     """Architecture of the latent pixel model."""
 
     image_size: int = 64  # frames are image_size x image_size RGB (16, 32, 64 or 128)
-    latent_dim: int = 32  # size of z
+    latent_dim: int = 32  # size of the frames' part of z (z also holds the previous action)
     channels: int = 16  # width of the first conv layer (doubles every 2 layers, at most 4x)
     hidden_size: int = 256  # width of the predictor / head MLPs
     num_predictors: int = 3  # predictor ensemble size (uncertainty = their disagreement)
     encoder: str = "frames"  # "frames": z = [e(current), e(previous)]; "stack": e(pair) (old)
     decoder_output: str = "linear"  # "tanh" (old) saturates on a black background and stalls
+    previous_action: bool = True  # z ends with the previous action (two frames alone: not Markov)
 
     @property
     def pose_dim(self) -> int:
@@ -150,13 +153,15 @@ class LatentWorldModel(nn.Module):
         super().__init__()
         self.config = cfg = config or LatentConfig()
         self.task, self.act_dim, self.ctx_dim = task, act_dim, ctx_dim
-        self.obs_dim = D = cfg.latent_dim  # the imagined world's state is z
+        L = cfg.latent_dim  # the frames' part of z
+        # the imagined world's state is z: (frames' part, previous action)
+        self.obs_dim = D = L + (act_dim if cfg.previous_action else 0)
         self.encoder = Encoder(cfg)
         P = cfg.pose_dim
         self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, P)
         self.reward_head = _mlp(D + act_dim + ctx_dim, cfg.hidden_size, 1)
         self.termination_head = _mlp(D + ctx_dim, cfg.hidden_size, 1)
-        self.inverse_head = _mlp(2 * D, cfg.hidden_size, act_dim)
+        self.inverse_head = _mlp(2 * L, cfg.hidden_size, act_dim)
         self.decoder = Decoder(cfg)
         self.ctx_norm = Normaliser(ctx_dim)
         self.register_buffer("action_low", torch.as_tensor(action_low, dtype=torch.float32))
@@ -181,23 +186,40 @@ class LatentWorldModel(nn.Module):
         """(..., pose_dim) the part of latents (..., D) that reads the current frame alone."""
         return z[..., : self.config.pose_dim]
 
-    def embed(self, stacks: torch.Tensor) -> torch.Tensor:
-        """(n, 2, H, W, 3) uint8 stacks [previous, current] -> (n, D) latents (with gradients)."""
-        if self.config.encoder == "stack":
-            return self.encoder(stacks)
-        e = self.encoder(stacks.flatten(0, 1)).view(len(stacks), 2, -1)  # (n, 2, pose_dim)
-        return torch.cat([e[:, 1], e[:, 0]], dim=-1)  # [current, previous]
+    def frames_part(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., latent_dim) the part of latents (..., D) read from frames (not the action)."""
+        return z[..., : self.config.latent_dim]
 
-    def next_latent(self, next_pose: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """(..., n, D) the state after z (n, D) whose new pose is next_pose (..., n, pose_dim)."""
+    def embed(self, stacks: torch.Tensor, previous_action: torch.Tensor | None = None):
+        """(n, 2, H, W, 3) uint8 stacks [previous, current] and the (n, act_dim) actions taken
+        between them (None: zeros, at rest) -> (n, D) latents (with gradients)."""
         if self.config.encoder == "stack":
-            return next_pose
-        return torch.cat([next_pose, self.pose(z).expand_as(next_pose)], dim=-1)
+            z = self.encoder(stacks)
+        else:
+            e = self.encoder(stacks.flatten(0, 1)).view(len(stacks), 2, -1)  # (n, 2, pose_dim)
+            z = torch.cat([e[:, 1], e[:, 0]], dim=-1)  # [current, previous]
+        return self.with_action(z, previous_action)
+
+    def with_action(self, frames_z: torch.Tensor, action: torch.Tensor | None) -> torch.Tensor:
+        """(..., D) latents from their frames' part (..., latent_dim) and the previous action."""
+        if not self.config.previous_action:
+            return frames_z
+        if action is None:
+            return torch.cat([frames_z, frames_z.new_zeros(*frames_z.shape[:-1], self.act_dim)], -1)
+        return torch.cat([frames_z, action.to(frames_z).expand(*frames_z.shape[:-1], -1)], -1)
+
+    def next_latent(self, next_pose: torch.Tensor, z: torch.Tensor, action: torch.Tensor):
+        """(..., n, D) the state after z (n, D) and action (n, act_dim) whose new pose is
+        next_pose (..., n, pose_dim)."""
+        if self.config.encoder == "stack":
+            return self.with_action(next_pose, action)
+        frames_z = torch.cat([next_pose, self.pose(z).expand_as(next_pose)], dim=-1)
+        return self.with_action(frames_z, action)
 
     def predict_all(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
         """(K, n, D) every predictor's next latent."""
         delta = self.predictors(self.features(z, action, context))  # (K, n, pose_dim)
-        return self.next_latent(self.pose(z) + delta, z)
+        return self.next_latent(self.pose(z) + delta, z, action)
 
     def reward(self, z: torch.Tensor, action: torch.Tensor, context: torch.Tensor):
         return self.reward_head(self.features(z, action, context)).squeeze(-1)  # (n,)
@@ -232,7 +254,7 @@ class LatentWorldModel(nn.Module):
     @torch.no_grad()
     def render(self, z: torch.Tensor) -> torch.Tensor:
         """(n, D) latents -> (n, H, W, 3) uint8 decoded frames."""
-        x = self.decoder(z)  # (n, 3, H, W) in [-1, 1]
+        x = self.decoder(self.frames_part(z))  # (n, 3, H, W) in [-1, 1]
         return ((x.permute(0, 2, 3, 1) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
     @torch.no_grad()
@@ -250,10 +272,15 @@ class LatentWorldModel(nn.Module):
         return ((redrawn - frames.float()) / 255.0).pow(2).flatten(1).mean(1)
 
     @torch.no_grad()
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+    def encode(self, frames: torch.Tensor, previous_action: torch.Tensor | None = None):
         """Frames -> (n, D) latents: (n, 2, H, W, 3) stacks [previous, current], or (n, H, W, 3)
-        single frames (encoded as a pose at rest: the frame stacked with itself)."""
+        single frames (encoded as a pose at rest: the frame stacked with itself).
+        `previous_action`: (n, act_dim) the actions taken between the two frames (None: zeros)."""
         frames = torch.as_tensor(frames, device=self.device)
+        if previous_action is not None:
+            previous_action = torch.as_tensor(
+                previous_action, dtype=torch.float32, device=self.device
+            ).reshape(len(frames), self.act_dim)
         if frames.dim() == 4:
             frames = frames.unsqueeze(1).expand(-1, 2, -1, -1, -1)
         s = self.config.image_size
@@ -263,5 +290,6 @@ class LatentWorldModel(nn.Module):
             )
         out = []
         for i in range(0, frames.shape[0], 1024):
-            out.append(self.embed(frames[i : i + 1024]))
+            a = None if previous_action is None else previous_action[i : i + 1024]
+            out.append(self.embed(frames[i : i + 1024], a))
         return torch.cat(out)  # (n, D)

@@ -85,6 +85,9 @@ class _Windows:
         f = lambda x: torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)  # noqa: E731
         self.act, self.rew, self.ctx = f(t.actions), f(t.rewards), f(t.contexts)
         self.term, self.state = f(t.terminations.astype(np.float32)), f(t.obs)
+        starts_t = torch.as_tensor(starts, device=device)
+        prev_act = torch.cat([torch.zeros_like(self.act[:1]), self.act[:-1]])
+        self.prev_act = torch.where(starts_t[:, None], 0.0, prev_act)  # (N, act_dim) 0 at starts
 
     def stack(self, i: torch.Tensor) -> torch.Tensor:
         """(..., 2, H, W, 3) frames [previous, current] of the observations of transitions i."""
@@ -124,7 +127,7 @@ class _Objective(nn.Module):
         m, cfg, H = self.model, self.cfg, self.cfg.horizon
         idx, mask = w.window(i, H)  # (B, H)
         maskf = mask.float()
-        z = m.embed(w.stack(i))  # (B, D)
+        z = m.embed(w.stack(i), w.prev_act[i])  # (B, D)
         with torch.no_grad():  # the target encoder's next poses (B, H, pose_dim)
             nxt = w.next_stack(idx) if m.config.encoder == "stack" else w.frames[w.cur[idx] + 1]
             tz = self._target[0](nxt.flatten(0, 1)).view(*idx.shape, -1)
@@ -138,7 +141,8 @@ class _Objective(nn.Module):
             preds = m.predict_all(z, a, ctx)  # (K, B, D)
             err = ((m.pose(preds) - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
             z_prev, z = z, preds.mean(0)
-            inv = ((m.inverse_head(torch.cat([z_prev, z], -1)) - a) ** 2).mean(-1)  # (B,)
+            pair = torch.cat([m.frames_part(z_prev), m.frames_part(z)], -1)
+            inv = ((m.inverse_head(pair) - a) ** 2).mean(-1)  # (B,)
             logit = m.termination_logit(z, ctx)
             bce = F.binary_cross_entropy_with_logits(
                 logit,
@@ -157,12 +161,13 @@ class _Objective(nn.Module):
         # decode z0 and as many rollout latents (a random subset: decoding is the costly part)
         dz, df = torch.cat(dec_z[1:]), torch.cat(dec_f[1:])
         sub = torch.randperm(len(dz), device=dz.device)[: len(i)]
-        recon = m.decoder(torch.cat([dec_z[0], dz[sub]]))  # (M, 3, H, W)
+        recon = m.decoder(m.frames_part(torch.cat([dec_z[0], dz[sub]])))  # (M, 3, H, W)
         real = torch.cat([dec_f[0], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         dec_loss = F.mse_loss(recon, real)
         a0 = w.act[idx[:, 0]]
-        z1 = m.next_latent(tz[:, 0], z0)  # the target's next state
-        inv_loss = inv_loss / H + ((m.inverse_head(torch.cat([z0, z1], -1)) - a0) ** 2).mean()
+        z1 = m.next_latent(tz[:, 0], z0, a0)  # the target's next state
+        pair = torch.cat([m.frames_part(z0), m.frames_part(z1)], -1)
+        inv_loss = inv_loss / H + ((m.inverse_head(pair) - a0) ** 2).mean()
         loss = (
             cfg.inverse_coef * inv_loss
             + pred_loss / H
@@ -209,10 +214,10 @@ def collapse_metrics(
 ) -> dict[str, float]:
     """Latent std per dimension, effective rank, probe R², one-step error, reward error, PSNR."""
     model.eval()
-    z_fit = model.encode(w.stack(fit_idx)).cpu()
-    z = model.encode(w.stack(eval_idx))  # (n, D)
-    z_next = model.encode(w.next_stack(eval_idx))
     a, ctx = w.act[eval_idx], w.ctx[eval_idx]
+    z_fit = model.encode(w.stack(fit_idx), w.prev_act[fit_idx]).cpu()
+    z = model.encode(w.stack(eval_idx), w.prev_act[eval_idx])  # (n, D)
+    z_next = model.encode(w.next_stack(eval_idx), a)
     pred = model.predict_all(z, a, ctx).mean(0)
     std = z.std(0)
     recon = model.render(z).float()
@@ -224,7 +229,9 @@ def collapse_metrics(
         "collapse/probe_r2": _ridge_r2(
             z_fit, w.state[fit_idx].cpu(), z.cpu(), w.state[eval_idx].cpu()
         ),
-        "eval/one_step_latent_rel_mse": float(((pred - z_next) ** 2).mean() / z_next.var(0).mean()),
+        "eval/one_step_latent_rel_mse": float(
+            ((model.pose(pred) - model.pose(z_next)) ** 2).mean() / model.pose(z_next).var(0).mean()
+        ),
         "eval/reward_mse": float(((model.reward(z, a, ctx) - w.rew[eval_idx]) ** 2).mean()),
         "eval/decoded_psnr": float(10 * torch.log10(255.0**2 / mse.clamp_min(1e-8))),
     }
@@ -355,20 +362,22 @@ def train_latent_model(
 @torch.no_grad()
 def _fill_latent_banks(model, w: _Windows, px: PixelTransitions, train_idx, cfg) -> None:
     starts = torch.as_tensor(px.transitions.episode_starts(), device=w.cur.device)
-    model.start_obs = model.encode(w.stack(starts))  # (k, D)
+    model.start_obs = model.encode(w.stack(starts), w.prev_act[starts])  # (k, D)
     rng = np.random.default_rng(cfg.seed)
     n = len(train_idx)
     keep = (
         np.arange(n) if n <= cfg.real_obs_cap else np.sort(rng.choice(n, cfg.real_obs_cap, False))
     )
-    model.real_obs = model.encode(w.stack(train_idx[torch.as_tensor(keep, device=w.cur.device)]))
+    idx = train_idx[torch.as_tensor(keep, device=w.cur.device)]
+    model.real_obs = model.encode(w.stack(idx), w.prev_act[idx])  # (m, D)
 
 
 @torch.no_grad()
 def _fit_probe_and_prompt_limit(model, w: _Windows, fit_idx, eval_idx) -> None:
     """The state probe (fit on training latents) and the prompt limit: 1.5x the worst
     `prompt_score` of held-out real frames (single frames, as image prompts are read)."""
-    weight, bias = ridge_fit(model.encode(w.stack(fit_idx)).cpu(), w.state[fit_idx].cpu())
+    z = model.encode(w.stack(fit_idx), w.prev_act[fit_idx])
+    weight, bias = ridge_fit(z.cpu(), w.state[fit_idx].cpu())
     model.probe_weight, model.probe_bias = weight.to(w.cur.device), bias.to(w.cur.device)
     scores = model.prompt_score(w.frames[w.cur[eval_idx]])
     model.prompt_limit = (1.5 * scores.max()).reshape(())
