@@ -219,13 +219,13 @@ def collapse_metrics(
     z = model.encode(w.stack(eval_idx), w.prev_act[eval_idx])  # (n, D)
     z_next = model.encode(w.next_stack(eval_idx), a)
     pred = model.predict_all(z, a, ctx).mean(0)
-    std = z.std(0)
+    std = model.frames_part(z).std(0)  # of what the encoder reads (not the previous action)
     recon = model.render(z).float()
     mse = ((recon - w.frames[w.cur[eval_idx]].float()) ** 2).mean()
     out = {
         "collapse/latent_std_min": float(std.min()),
         "collapse/latent_std_mean": float(std.mean()),
-        "collapse/effective_rank": effective_rank(z.cpu()),
+        "collapse/effective_rank": effective_rank(model.frames_part(z).cpu()),
         "collapse/probe_r2": _ridge_r2(
             z_fit, w.state[fit_idx].cpu(), z.cpu(), w.state[eval_idx].cpu()
         ),
