@@ -1,5 +1,6 @@
 """The latent pixel world model: round trip, checkpoints, collapse metrics, DDP under torchrun."""
 
+import copy
 import json
 import os
 import shutil
@@ -245,3 +246,47 @@ def test_training_latents_hold_the_action_taken_between_their_two_frames(pixel_d
     later = np.setdiff1d(np.arange(len(px.transitions)), starts)
     assert (w.prev_act[starts] == 0).all()  # an episode's first frame is at rest
     assert torch.equal(w.prev_act[later], w.act[later - 1])
+
+
+def test_the_dynamics_phase_fits_rollouts_on_the_frozen_encoder(pixel_data, tiny_model):
+    from genenv.models.latent_train import _Windows, fit_dynamics
+    from genenv.models.train import split_episodes
+
+    model, report = tiny_model
+    # the phase ran after the joint fit and lowered its held-out 15-step rollout loss
+    dyn = report["dynamics"]
+    assert dyn["steps"] == 500 and dyn["horizon"] == 15
+    assert dyn["held_loss_after"] < dyn["held_loss_before"]
+    # a second round moves the predictors and heads only, never the encoder or the decoder
+    model = copy.deepcopy(model)
+    px = load_pixel_transitions(pixel_data)
+    w = _Windows(px, torch.device("cpu"))
+    train, held = (
+        torch.as_tensor(np.flatnonzero(m)) for m in split_episodes(px.transitions, 0.1, 0)
+    )
+    frozen = {
+        k: v.clone() for k, v in model.state_dict().items() if k.startswith(("encoder", "decoder"))
+    }
+    before = model.predictors.out.weight.clone()
+    cfg = LatentTrainConfig(dynamics_steps=20, dynamics_horizon=4, eval_every=10, seed=3)
+    out = fit_dynamics(model, w, train, held, cfg, progress=False)
+    assert out["steps"] == 20 and out["held_loss_after"] <= out["held_loss_before"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in frozen.items())
+    if out["held_loss_after"] < out["held_loss_before"]:
+        assert not torch.equal(model.predictors.out.weight, before)
+
+
+def test_a_dream_step_draws_one_predictor_per_slot_and_a_plain_step_takes_their_mean():
+    from genenv.envs.pixel_testing import random_latent_model
+
+    model = random_latent_model("InvertedPendulum", num_starts=2)
+    z = model.initial(64, torch.Generator().manual_seed(0))  # (64, D)
+    a, c = torch.linspace(-3, 3, 64)[:, None], torch.ones(64, model.ctx_dim)
+    members = model.predict_all(z, a, c)  # (K, 64, D)
+    assert torch.allclose(model.step(z, a, c).obs, members.mean(0), atol=1e-6)
+    drawn = model.step(z, a, c, torch.Generator().manual_seed(1)).obs
+    which = ((drawn[None] - members).abs().amax(-1) < 1e-6).float().argmax(0)  # (64,)
+    assert torch.allclose(drawn, members[which, torch.arange(64)], atol=1e-6)
+    assert len(set(which.tolist())) == model.config.num_predictors  # slots draw apart
+    again = model.step(z, a, c, torch.Generator().manual_seed(1)).obs
+    assert torch.equal(drawn, again)  # reproducible from the generator

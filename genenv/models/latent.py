@@ -241,8 +241,17 @@ class LatentWorldModel(nn.Module):
         context: torch.Tensor,  # (n, ctx_dim)
         generator: torch.Generator | None = None,
     ) -> ModelStep:
+        """One latent step. With a `generator`, each slot takes one randomly drawn predictor's
+        next latent (trajectory sampling, as the state ensemble does): the dream is as unsure as
+        its predictors, so an agent cannot settle on one predictor's mistake. Without, the
+        predictors' mean (deterministic)."""
         preds = self.predict_all(obs, action, context)  # (K, n, D)
-        z_next = preds.mean(0)  # (n, D)
+        if generator is None:
+            z_next = preds.mean(0)  # (n, D)
+        else:
+            n = obs.shape[0]
+            pick = torch.randint(len(preds), (n,), generator=generator, device=obs.device)
+            z_next = preds[pick, torch.arange(n, device=obs.device)]  # (n, D)
         uncertainty = self.pose(preds).std(0, unbiased=False).mean(-1)  # (n,) (the rest is shifted)
         reward = self.reward(obs, action, context)  # (n,)
         terminated = self.termination_logit(z_next, context) > 0.0

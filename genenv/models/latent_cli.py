@@ -26,6 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of the reward head's loss (latent)",
     )
     g.add_argument("--eval-every", type=pos, default=d.eval_every, help="steps between metrics")
+    g.add_argument(
+        "--dynamics-steps",
+        type=ca.nonneg_int,
+        default=d.dynamics_steps,
+        help="after the joint fit: steps of the predictors and reward/termination heads alone on "
+        "the frozen encoder's latents, with a long rollout loss (0: skip)",
+    )
+    g.add_argument(
+        "--dynamics-horizon",
+        type=pos,
+        default=d.dynamics_horizon,
+        help="open-loop steps of that phase's rollout loss",
+    )
 
 
 def run(args: argparse.Namespace, rank: int) -> int:
@@ -44,6 +57,8 @@ def run(args: argparse.Namespace, rank: int) -> int:
         holdout_fraction=args.holdout,
         eval_every=args.eval_every,
         reward_coef=args.reward_coef,
+        dynamics_steps=args.dynamics_steps,
+        dynamics_horizon=args.dynamics_horizon,
         max_time_s=args.max_time if args.max_time is not None else d.max_time_s,
         seed=args.seed,
         device=args.device,

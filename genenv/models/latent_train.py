@@ -14,6 +14,9 @@ an episode boundary; shorter windows are masked):
   both the predictor and the encoder keep what the actions change;
 - decoder: the real newest frame from the *detached* latents (z0 and an equal number of rollout
   latents picked at random): pixels never shape the latent space.
+Then the dynamics phase (`fit_dynamics`, `dynamics_steps`): the encoder frozen, its poses of every
+frame computed once, the predictors and the reward/termination heads train on `dynamics_horizon`-
+step open-loop rollouts (far longer than the joint fit's: a slow drift shows only over many steps).
 Every `eval_every` steps the held-out episodes are scored: per-dimension latent std, effective rank
 (exp of the entropy of the normalised singular values), a ridge probe z -> true MuJoCo state (fit on
 training latents, R² on held-out), one-step latent error, reward error and decoded PSNR.
@@ -65,6 +68,13 @@ class LatentTrainConfig:
     max_eval: int = 1500  # at most this many held-out / probe-fit transitions per evaluation
     max_time_s: float | None = 1800.0  # wall-clock budget (None: no limit)
     real_obs_cap: int = 20_000  # encoded real states kept for branched starts
+    # After the joint fit: the predictors and the reward/termination heads alone, on the frozen
+    # encoder's latents (cheap: no conv pass), with a long rollout loss. A slow drift (a pole
+    # starting to fall) moves the pose less per step than the frames resolve it; it shows over
+    # many steps, and a 3-step loss leaves the dream with false equilibria.
+    dynamics_steps: int = 500  # gradient steps (0: skip the phase)
+    dynamics_horizon: int = 15  # open-loop steps of its rollout loss
+    dynamics_batch_size: int = 128  # windows per step
     seed: int = 0
     device: str = "cpu"
 
@@ -337,6 +347,7 @@ def train_latent_model(
             stop = "time"
             break
     bar.close()
+    dynamics = fit_dynamics(model, w, train_idx, held_idx, cfg, progress and rank == 0)
     model.eval()
     _fill_latent_banks(model, w, px, train_idx, cfg)
     _fit_probe_and_prompt_limit(model, w, fit_idx, eval_idx if len(eval_idx) else fit_idx)
@@ -354,9 +365,91 @@ def train_latent_model(
         "world_size": world,
         "history": history,
         "final": history[-1] if history else {},
+        "dynamics": dynamics,
         "data_fingerprint": px.transitions.fingerprint(),
     }
     return model, report
+
+
+def _rollout_losses(model: LatentWorldModel, w: _Windows, poses: torch.Tensor, i, horizon: int):
+    """Mean (pose, reward, termination) losses of open-loop rollouts from transitions i (B,) with
+    the real actions, against the frozen encoder's poses (F, pose_dim) of the real frames."""
+    idx, mask = w.window(i, horizon)  # (B, H)
+    maskf = mask.float()
+    z = model.with_action(torch.cat([poses[w.cur[i]], poses[w.prev[i]]], -1), w.prev_act[i])
+    target = poses[w.cur[idx] + 1]  # (B, H, pose_dim)
+    pred = rew = term = z.new_zeros(())
+    for h in range(horizon):
+        a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
+        r_hat = model.reward(z, a, ctx)  # (B,)
+        members = model.predict_all(z, a, ctx)  # (K, B, D)
+        err = ((model.pose(members) - target[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
+        z = members.mean(0)
+        # plain BCE: the dream's threshold (logit 0) is then p = 0.5 at the data's base rate
+        bce = F.binary_cross_entropy_with_logits(
+            model.termination_logit(z, ctx), w.term[idx[:, h]], reduction="none"
+        )
+        m, denom = maskf[:, h], maskf[:, h].sum().clamp_min(1.0)
+        pred = pred + (err * m).sum() / denom
+        rew = rew + (((r_hat - w.rew[idx[:, h]]) ** 2) * m).sum() / denom
+        term = term + (bce * m).sum() / denom
+    return pred / horizon, rew / horizon, term / horizon
+
+
+def fit_dynamics(
+    model: LatentWorldModel, w: _Windows, train_idx, held_idx, cfg: LatentTrainConfig, progress
+) -> dict[str, Any]:
+    """The dynamics phase (`LatentTrainConfig.dynamics_steps`): the predictors and the reward and
+    termination heads on the frozen encoder's poses of every frame, with a `dynamics_horizon`-step
+    rollout loss. Keeps the weights with the best held-out loss (checked every `eval_every`
+    steps, and before the first). Every DDP rank runs it alike: same data, same draws."""
+    if cfg.dynamics_steps == 0:
+        return {"steps": 0}
+    t0, H = time.monotonic(), cfg.dynamics_horizon
+    model.eval()
+    with torch.no_grad():
+        poses = torch.cat(
+            [model.encoder(w.frames[j : j + 1024]) for j in range(0, len(w.frames), 1024)]
+        )
+    heads = (model.predictors, model.reward_head, model.termination_head)
+    params = [p for head in heads for p in head.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
+    check = held_idx if len(held_idx) else train_idx
+    check = check[torch.randperm(len(check), generator=gen)[: cfg.max_eval].to(check.device)]
+
+    def held_loss() -> float:
+        with torch.no_grad():
+            pred, rew, term = _rollout_losses(model, w, poses, check, H)
+        return float(pred + cfg.reward_coef * rew + cfg.termination_coef * term)
+
+    best = before = held_loss()
+    keep = copy.deepcopy([h.state_dict() for h in heads])
+    bar = progress_bar(total=cfg.dynamics_steps, disable=not progress, unit="step",
+                       desc="fit latent dynamics")  # fmt: skip
+    for step in range(1, cfg.dynamics_steps + 1):
+        pick = torch.randint(len(train_idx), (cfg.dynamics_batch_size,), generator=gen)
+        pred, rew, term = _rollout_losses(model, w, poses, train_idx[pick.to(train_idx.device)], H)
+        loss = pred + cfg.reward_coef * rew + cfg.termination_coef * term
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        bar.update(1)
+        if step % cfg.eval_every == 0 or step == cfg.dynamics_steps:
+            now = held_loss()
+            if now < best:
+                best, keep = now, copy.deepcopy([h.state_dict() for h in heads])
+            bar.set_postfix(held=f"{now:.3f}")
+    bar.close()
+    for head, state in zip(heads, keep, strict=True):
+        head.load_state_dict(state)
+    return {
+        "steps": cfg.dynamics_steps,
+        "horizon": H,
+        "held_loss_before": round(before, 5),
+        "held_loss_after": round(best, 5),
+        "time_s": round(time.monotonic() - t0, 2),
+    }
 
 
 @torch.no_grad()
