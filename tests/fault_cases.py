@@ -205,6 +205,7 @@ NUMBERS: dict[str, dict[str, str]] = {
         "--device": "device", "--threads": "threads", "--steps": "positive int",
         "--horizon": "positive int", "--latent-dim": "positive int", "--channels": "positive int",
         "--predictors": "positive int", "--eval-every": "positive int",
+        "--dynamics-steps": "non-negative int", "--dynamics-horizon": "positive int",
     },
     "train-agent": {
         "--steps": "positive int", "--eval-every": "positive int", "--eval-episodes": "bounded int",
