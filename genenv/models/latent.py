@@ -6,17 +6,19 @@
   step), so z also holds that action (`previous_action`, on by default), which makes z Markov.
   The first part, the pose, reads the current frame alone. A single image (an image prompt, a
   goal image) is [e(image), e(image), 0], "this pose, at rest", and a goal image compares with a
-  state's pose exactly (`pose`). (Checkpoints from before `LatentConfig.encoder` read the 6-channel pair
-  with one conv net, "stack", whose whole z is the pose.)
+  state's pose exactly (`pose`). (Checkpoints from before `LatentConfig.encoder` read the
+  6-channel pair with one conv net, "stack", whose whole z is the pose; those from before
+  `previous_action` have no action in z.)
 - `predictors`: K action-conditioned MLPs that predict the next pose, e(next frame) = pose +
   f_k(z, a, context), evaluated together as batched matrix products; the next state is [that, the
   current pose, a]. They are trained in latent space against an EMA target encoder (see
   `latent_train`); their spread is the model's uncertainty.
 - `reward_head` r(z, a) and `termination_head` on z'.
-- `inverse_head` (frames part of z, of z') -> a, an inverse-dynamics head used only in training: it keeps what
-  the actions change in the latent (without it a predictor can ignore the actions on random data).
-- `decoder`: a deconv net (frames part of z) -> the newest frame, trained on detached latents only, used only to
-  draw the dream (and the `obs_type="pixels"` dream env).
+- `inverse_head` (frames part of z, of z') -> a, an inverse-dynamics head used only in training:
+  it keeps what the actions change in the latent (without it a predictor can ignore the actions
+  on random data). It reads no action part, which would hand it the answer.
+- `decoder`: a deconv net (frames part of z) -> the newest frame, trained on detached latents
+  only, used only to draw the dream (and the `obs_type="pixels"` dream env).
 
 The state of an imagined world is z: `initial` draws encoded real starts, `step` is one latent
 step (mean of the predictors), `render` decodes z to uint8 frames, `encode` maps frames to z.

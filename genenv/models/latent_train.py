@@ -71,7 +71,7 @@ class LatentTrainConfig:
     # After the joint fit: the predictors and the reward/termination heads alone, on the frozen
     # encoder's latents (cheap: no conv pass), with a long rollout loss. A slow drift (a pole
     # starting to fall) moves the pose less per step than the frames resolve it; it shows over
-    # many steps, and a 3-step loss leaves the dream with false equilibria.
+    # many steps, and a 3-step loss sees little of it.
     dynamics_steps: int = 500  # gradient steps (0: skip the phase)
     dynamics_horizon: int = 15  # open-loop steps of its rollout loss
     dynamics_batch_size: int = 128  # windows per step
