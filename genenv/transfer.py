@@ -55,6 +55,7 @@ class LatentAgentPolicy:
         self.model, self.agent, self.deterministic = model, agent, deterministic
         self.description = f"latent-agent:{type(agent).__name__}"
         self._last = np.zeros(model.act_dim, np.float32)  # (act_dim,) the action taken last
+        self._low, self._high = (b.cpu().numpy() for b in (model.action_low, model.action_high))
 
     def __call__(self, obs: np.ndarray, frames: Sequence[np.ndarray]) -> np.ndarray:
         if len(frames) == 1:
@@ -63,9 +64,9 @@ class LatentAgentPolicy:
         stack = torch.as_tensor(np.stack([prev, frames[-1]])[None], device=self.model.device)
         z = self.model.encode(stack, self._last[None])[0].cpu().numpy()  # (D,)
         action, _ = self.agent.predict(z, deterministic=self.deterministic)
-        low, high = (b.cpu().numpy() for b in (self.model.action_low, self.model.action_high))
         # the action as the env applies it (clipped to the box, as the collected data holds it)
-        self._last = np.clip(np.asarray(action, np.float32).reshape(self._last.shape), low, high)
+        action = np.asarray(action, np.float32).reshape(self._last.shape)
+        self._last = np.clip(action, self._low, self._high)
         return self._last.copy()
 
 

@@ -136,43 +136,23 @@ class _Objective(nn.Module):
     def forward(self, w: _Windows, i: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         m, cfg, H = self.model, self.cfg, self.cfg.horizon
         idx, mask = w.window(i, H)  # (B, H)
-        maskf = mask.float()
-        z = m.embed(w.stack(i), w.prev_act[i])  # (B, D)
+        z0 = m.embed(w.stack(i), w.prev_act[i])  # (B, D)
         with torch.no_grad():  # the target encoder's next poses (B, H, pose_dim)
             nxt = w.next_stack(idx) if m.config.encoder == "stack" else w.frames[w.cur[idx] + 1]
             tz = self._target[0](nxt.flatten(0, 1)).view(*idx.shape, -1)
-        var, cov = vicreg_terms(m.pose(z))
-        pred_loss = rew_loss = term_loss = dec_loss = inv_loss = z.new_zeros(())
-        z0 = z
-        dec_z, dec_f = [z.detach()], [w.frames[w.cur[i]]]
-        for h in range(H):
-            a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
-            r_hat = m.reward(z, a, ctx)  # (B,)
-            preds = m.predict_all(z, a, ctx)  # (K, B, D)
-            err = ((m.pose(preds) - tz[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
-            z_prev, z = z, preds.mean(0)
+        var, cov = vicreg_terms(m.pose(z0))
+        pred_loss, rew_loss, term_loss, zs = _rollout(m, w, z0, idx, mask, tz, self.pos_weight)
+        maskf, inv_loss = mask.float(), z0.new_zeros(())
+        for h, (z_prev, z) in enumerate(zip([z0, *zs[:-1]], zs, strict=True)):
             pair = torch.cat([m.frames_part(z_prev), m.frames_part(z)], -1)
-            inv = ((m.inverse_head(pair) - a) ** 2).mean(-1)  # (B,)
-            logit = m.termination_logit(z, ctx)
-            bce = F.binary_cross_entropy_with_logits(
-                logit,
-                w.term[idx[:, h]],
-                pos_weight=torch.tensor(self.pos_weight, device=z.device),
-                reduction="none",
-            )
-            denom = maskf[:, h].sum().clamp_min(1.0)
-            pred_loss = pred_loss + (err * maskf[:, h]).sum() / denom
-            rew_loss = rew_loss + (((r_hat - w.rew[idx[:, h]]) ** 2) * maskf[:, h]).sum() / denom
-            term_loss = term_loss + (bce * maskf[:, h]).sum() / denom
-            inv_loss = inv_loss + (inv * maskf[:, h]).sum() / denom
-            keep = mask[:, h]
-            dec_z.append(z.detach()[keep])
-            dec_f.append(w.frames[w.cur[idx[keep, h]] + 1])
+            inv = ((m.inverse_head(pair) - w.act[idx[:, h]]) ** 2).mean(-1)  # (B,)
+            inv_loss = inv_loss + (inv * maskf[:, h]).sum() / maskf[:, h].sum().clamp_min(1.0)
         # decode z0 and as many rollout latents (a random subset: decoding is the costly part)
-        dz, df = torch.cat(dec_z[1:]), torch.cat(dec_f[1:])
+        dz = torch.cat([z.detach()[mask[:, h]] for h, z in enumerate(zs)])
+        df = torch.cat([w.frames[w.cur[idx[mask[:, h], h]] + 1] for h in range(H)])
         sub = torch.randperm(len(dz), device=dz.device)[: len(i)]
-        recon = m.decoder(m.frames_part(torch.cat([dec_z[0], dz[sub]])))  # (M, 3, H, W)
-        real = torch.cat([dec_f[0], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        recon = m.decoder(m.frames_part(torch.cat([z0.detach(), dz[sub]])))  # (M, 3, H, W)
+        real = torch.cat([w.frames[w.cur[i]], df[sub]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         dec_loss = F.mse_loss(recon, real)
         a0 = w.act[idx[:, 0]]
         z1 = m.next_latent(tz[:, 0], z0, a0)  # the target's next state
@@ -180,15 +160,15 @@ class _Objective(nn.Module):
         inv_loss = inv_loss / H + ((m.inverse_head(pair) - a0) ** 2).mean()
         loss = (
             cfg.inverse_coef * inv_loss
-            + pred_loss / H
+            + pred_loss
             + cfg.var_coef * var
             + cfg.cov_coef * cov
-            + cfg.reward_coef * rew_loss / H
-            + cfg.termination_coef * term_loss / H
+            + cfg.reward_coef * rew_loss
+            + cfg.termination_coef * term_loss
             + cfg.decoder_coef * dec_loss
         )
-        parts = {"latent": pred_loss / H, "var": var, "cov": cov, "reward": rew_loss / H}
-        parts |= {"termination": term_loss / H, "decoder": dec_loss, "inverse": inv_loss}
+        parts = {"latent": pred_loss, "var": var, "cov": cov, "reward": rew_loss}
+        parts |= {"termination": term_loss, "decoder": dec_loss, "inverse": inv_loss}
         return loss, {f"losses/{k}": float(v.detach()) for k, v in parts.items()}
 
 
@@ -371,29 +351,38 @@ def train_latent_model(
     return model, report
 
 
-def _rollout_losses(model: LatentWorldModel, w: _Windows, poses: torch.Tensor, i, horizon: int):
-    """Mean (pose, reward, termination) losses of open-loop rollouts from transitions i (B,) with
-    the real actions, against the frozen encoder's poses (F, pose_dim) of the real frames."""
-    idx, mask = w.window(i, horizon)  # (B, H)
-    maskf = mask.float()
-    z = model.with_action(torch.cat([poses[w.cur[i]], poses[w.prev[i]]], -1), w.prev_act[i])
-    target = poses[w.cur[idx] + 1]  # (B, H, pose_dim)
+def _rollout(model: LatentWorldModel, w: _Windows, z, idx, mask, target, pos_weight: float = 1.0):
+    """Open-loop rollout of latents z (B, D) with the real actions of windows idx (B, H) (mask:
+    (B, H) steps in the start's episode), scored against target poses (B, H, pose_dim). Returns
+    the (pose, reward, termination) losses averaged over the horizon and the rollout's latents
+    [z_1, ..., z_H], each (B, D): the next latent is the predictors' mean."""
+    maskf, H = mask.float(), idx.shape[1]
     pred = rew = term = z.new_zeros(())
-    for h in range(horizon):
+    pw, zs = torch.tensor(pos_weight, device=z.device), []
+    for h in range(H):
         a, ctx = w.act[idx[:, h]], w.ctx[idx[:, h]]
         r_hat = model.reward(z, a, ctx)  # (B,)
         members = model.predict_all(z, a, ctx)  # (K, B, D)
         err = ((model.pose(members) - target[None, :, h]) ** 2).mean(-1).mean(0)  # (B,)
         z = members.mean(0)
-        # plain BCE: the dream's threshold (logit 0) is then p = 0.5 at the data's base rate
+        zs.append(z)
         bce = F.binary_cross_entropy_with_logits(
-            model.termination_logit(z, ctx), w.term[idx[:, h]], reduction="none"
+            model.termination_logit(z, ctx), w.term[idx[:, h]], pos_weight=pw, reduction="none"
         )
         m, denom = maskf[:, h], maskf[:, h].sum().clamp_min(1.0)
         pred = pred + (err * m).sum() / denom
         rew = rew + (((r_hat - w.rew[idx[:, h]]) ** 2) * m).sum() / denom
         term = term + (bce * m).sum() / denom
-    return pred / horizon, rew / horizon, term / horizon
+    return pred / H, rew / H, term / H, zs
+
+
+def _rollout_losses(model: LatentWorldModel, w: _Windows, poses: torch.Tensor, i, horizon: int):
+    """`_rollout` from transitions i (B,) against the frozen encoder's poses (F, pose_dim) of the
+    real frames, with plain BCE: the dream's threshold (logit 0) is then p = 0.5 at the data's
+    base rate."""
+    idx, mask = w.window(i, horizon)  # (B, H)
+    z = model.with_action(torch.cat([poses[w.cur[i]], poses[w.prev[i]]], -1), w.prev_act[i])
+    return _rollout(model, w, z, idx, mask, poses[w.cur[idx] + 1])[:3]
 
 
 def fit_dynamics(
