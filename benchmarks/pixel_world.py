@@ -277,8 +277,10 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
         latent_steps=args.loop_latent_steps,
         latent_refit_steps=args.loop_refit_steps,
         latent_dim=args.loop_latent_dim,
+        latent_dynamics_steps=args.loop_dynamics_steps,
+        recipe=args.loop_recipe,
         eval_every=50_000,
-        seed=LOOP_SEED,
+        seed=args.loop_seed,
         video=False,
     )
     resume = (out / "state.json").is_file()
@@ -290,7 +292,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
     keys = ("real_env_steps", "eval_real_env_steps", "imagined_env_steps", "iterations")
     res = {k: summary[k] for k in keys} | {"loop": {k: getattr(config, k) for k in (
         "real_steps", "initial_steps", "steps_per_iteration", "latent_steps",
-        "latent_refit_steps", "latent_dim", "recipe", "seed")}}  # fmt: skip
+        "latent_refit_steps", "latent_dim", "latent_dynamics_steps", "recipe", "seed")}}  # fmt: skip
     res["transfer"] = [
         [r["iteration"], r["real_env_steps"], r["imagined_steps"], r["real_return"],
          r["imagined_return"]]
@@ -415,6 +417,13 @@ def main() -> None:
     p.add_argument("--loop-latent-steps", type=int, default=2000, help="loop: first fit steps")
     p.add_argument("--loop-refit-steps", type=int, default=750, help="loop: refit steps")
     p.add_argument("--loop-latent-dim", type=int, default=None, help="loop: size of z")
+    p.add_argument(
+        "--loop-dynamics-steps", type=int, default=500, help="loop: dynamics-phase steps per fit"
+    )
+    p.add_argument("--loop-recipe", default="ppo", help="loop: agent recipe (ppo | sac | mbpo)")
+    p.add_argument(
+        "--loop-seed", type=int, default=LOOP_SEED, help="loop: seed (100 tunes, 102 reports)"
+    )
     p.add_argument(
         "--label",
         default=None,

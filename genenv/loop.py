@@ -19,8 +19,9 @@ Pixel worlds (`--world-kind latent`): the data holds the task camera's frames be
 the world is a latent model (`genenv.models.latent`, first fit `latent_steps`, then each refit
 warm-started from the previous model for `latent_refit_steps`), the dream observes latents, and
 in the real env (collection, transfer tests, the video) the agent reads the encoding of the last
-two real frames (`genenv.transfer.LatentAgentPolicy`). MBPO and known reward/termination need
-real states and are refused; world schedules are for state worlds only, for now.
+two real frames (`genenv.transfer.LatentAgentPolicy`). MBPO's real share is the dataset encoded
+by the current world (`latent_transitions`, redone after every refit). Known reward/termination
+need real states and are refused; world schedules are for state worlds only, for now.
 
 World schedules (`--worlds curricula/X.yaml --schedule fixed|uniform|plr|accel`): a curriculum
 spec turns the loop's dream into a schedule of worlds (`genenv.curricula.schedule`): each dream
@@ -169,7 +170,11 @@ class Run:
             c = self.config
             steps = c.latent_steps if previous is None else c.latent_refit_steps
             # each fit its own seed: a refit draws new batches
-            cfg = LatentTrainConfig(steps=steps, seed=c.seed * 1000 + self.state.iteration)
+            cfg = LatentTrainConfig(
+                steps=steps,
+                seed=c.seed * 1000 + self.state.iteration,
+                dynamics_steps=c.latent_dynamics_steps,
+            )
             cfg.device = c.device
             px = load_pixel_transitions(self.data_dir)
             latent = LatentConfig(image_size=px.size)
@@ -303,10 +308,10 @@ def check_recipe(config: LoopConfig, recipe) -> None:
     """Refuse a recipe the run's world kind cannot train (None: nothing to check)."""
     if recipe is None or config.world_kind != "latent":
         return
-    if recipe.algo == "MBPO" or recipe.env.get("known_reward_termination"):
+    if recipe.env.get("known_reward_termination"):
         raise ValueError(
-            f"the {recipe.algo} recipe needs real states (known reward/termination or real "
-            "transitions in its batches); a pixel world's agent sees latents: use ppo or sac"
+            f"the {recipe.algo} recipe needs real states (known reward/termination); a pixel "
+            "world's agent sees latents: drop known_reward_termination from its env"
         )
 
 
@@ -329,9 +334,17 @@ def _collection_policy(run: Run, agent, model):
     return lambda obs: agent.predict(obs, deterministic=False)[0]
 
 
-def _observe_real(run: Run, agent) -> None:
-    """Hand the run's real dataset to an agent that learns from it too (MBPO)."""
-    if hasattr(agent, "observe_real") and not run.pixels:
+def _observe_real(run: Run, agent, model) -> None:
+    """Hand the run's real dataset to an agent that learns from it too (MBPO). A pixel run's
+    agent sees latents: the dataset is encoded by the current world `model` first."""
+    if not hasattr(agent, "observe_real"):
+        return
+    if run.pixels:
+        from genenv.data import load_pixel_transitions
+        from genenv.models.latent_train import latent_transitions
+
+        agent.observe_real(latent_transitions(model, load_pixel_transitions(run.data_dir)))
+    else:
         from genenv.data import load_transitions
 
         agent.observe_real(load_transitions(run.data_dir))
@@ -423,7 +436,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
     else:
         agent = build_agent(recipe, dream, seed=config.seed, tensorboard_log=str(out / "tb"))
     callbacks = [schedule.attach(agent, agent.get_env())] if schedule else []
-    _observe_real(run, agent)
+    _observe_real(run, agent, model)
     run.save_state()
     while not run.state.done:
         # 1. train in imagination, with a transfer test every `eval_every` imagined steps
@@ -455,7 +468,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
         dream = _dream_env(run, model, recipe)
         set_agent_env(agent, dream)
         callbacks = [schedule.attach(agent, agent.get_env())] if schedule else []
-        _observe_real(run, agent)
+        _observe_real(run, agent, model)
         run.save_state()
     run.evaluate(agent)
     if config.video:

@@ -52,6 +52,7 @@ class LoopConfig:
     latent_steps: int = 3000  # gradient steps of a latent world's first fit
     latent_refit_steps: int = 1000  # gradient steps of each warm-started refit
     latent_dim: int | None = None  # size of a latent world's z (None: LatentConfig's default)
+    latent_dynamics_steps: int = 500  # steps of the dynamics phase after every fit (0: none)
 
     def __post_init__(self) -> None:
         positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
@@ -61,7 +62,7 @@ class LoopConfig:
             positive_ints(self, "latent_dim")
             if self.latent_dim % 2 or self.latent_dim < 2:
                 raise ValueError(f"latent_dim must be even (two frames), got {self.latent_dim}")
-        positive_ints(self, "seed", allow_zero=True)
+        positive_ints(self, "seed", "latent_dynamics_steps", allow_zero=True)
         if self.imagined_steps is not None:
             positive_ints(self, "imagined_steps")
         finite_floats(self, "target_return", allow_none=True)

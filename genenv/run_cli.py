@@ -148,6 +148,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gradient steps of each warm-started refit after new real data",
     )
     g.add_argument(
+        "--latent-dynamics-steps",
+        type=ca.nonneg_int,
+        default=defaults.latent_dynamics_steps,
+        help="steps of the dynamics phase after every fit (15-step rollouts on the frozen "
+        "encoder; 0: none)",
+    )
+    g.add_argument(
         "--latent-dim",
         type=ca.positive_int,
         default=None,
@@ -225,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
             latent_steps=args.latent_steps,
             latent_refit_steps=args.latent_refit_steps,
             latent_dim=args.latent_dim,
+            latent_dynamics_steps=args.latent_dynamics_steps,
         )
         config.spec()  # validate the context before any work
         from genenv.agents.recipe import load_recipe

@@ -248,6 +248,34 @@ def test_training_latents_hold_the_action_taken_between_their_two_frames(pixel_d
     assert torch.equal(w.prev_act[later], w.act[later - 1])
 
 
+def test_latent_transitions_are_what_the_agent_reads_in_the_real_env(pixel_data, tiny_model):
+    from genenv.models.latent_train import latent_transitions
+    from genenv.transfer import LatentAgentPolicy
+
+    px = load_pixel_transitions(pixel_data)
+    t, lt = px.transitions, latent_transitions(tiny_model, px)
+    assert lt.obs.shape == lt.next_obs.shape == (len(t), tiny_model.obs_dim)
+    np.testing.assert_array_equal(lt.actions, t.actions)
+    # within an episode, a transition's next latent is the next transition's latent
+    later = np.setdiff1d(np.arange(1, len(t)), t.episode_starts())
+    np.testing.assert_allclose(lt.next_obs[later - 1], lt.obs[later], atol=1e-5)
+    # the first episode as LatentAgentPolicy encodes it while replaying the recorded actions
+
+    class Replay:
+        seen: list = []
+
+        def predict(self, z, deterministic=True):
+            self.seen.append(z)
+            return t.actions[len(self.seen) - 1], None
+
+    agent = Replay()
+    policy = LatentAgentPolicy(tiny_model, agent)
+    n = int((t.episode_ids == t.episode_ids[0]).sum())
+    for k in range(n):
+        policy(t.obs[k], list(px.frames[: k + 1]))
+    np.testing.assert_allclose(np.stack(agent.seen), lt.obs[:n], atol=1e-5)
+
+
 def test_the_dynamics_phase_fits_rollouts_on_the_frozen_encoder(pixel_data, tiny_model):
     from genenv.models.latent_train import _Windows, fit_dynamics
     from genenv.models.train import split_episodes

@@ -36,6 +36,7 @@ def _config(tmp_path, **kw):
         pixel_size=32,
         latent_steps=20,
         latent_refit_steps=10,
+        latent_dynamics_steps=10,
         video=False,
     )
     return LoopConfig(**{**base, **kw})
@@ -55,6 +56,7 @@ def test_pixel_loop_collects_frames_through_the_encoder_and_refits_warm(tmp_path
     meta = read_checkpoint_metadata(out / "world")
     assert meta["kind"] == "latent" and meta["report"]["warm_start"] is True
     assert meta["report"]["grad_steps"] == 10  # the refit's steps, not the first fit's
+    assert meta["report"]["dynamics"]["steps"] == 10  # the loop's dynamics phase setting
     assert meta["report"]["latent"]["latent_dim"] == 6
     rows = summary["transfer"]
     assert len(rows) == 2 and all(np.isfinite(r["imagined_return"]) for r in rows)
@@ -62,6 +64,39 @@ def test_pixel_loop_collects_frames_through_the_encoder_and_refits_warm(tmp_path
     assert all(r["real_return"] < 999 for r in rows)
     assert summary["eval_real_env_steps"] == round(sum(2 * r["real_return"] + 2 for r in rows))
     assert list((out / "videos").glob("*side-by-side*.gif"))
+
+
+TINY_MBPO = """
+algo: MBPO
+n_envs: 8
+total_timesteps: 64
+hyperparams: {gradient_steps: 2, batch_size: 32, learning_starts: 16, real_ratio: 0.5}
+policy_kwargs: {net_arch: [16, 16]}
+env: {max_episode_steps: 4, start: states}
+"""
+
+
+def test_pixel_loop_trains_mbpo_on_the_dataset_encoded_by_the_current_world(tmp_path, monkeypatch):
+    from genenv.agents.mbpo import MBPO
+
+    handed, observe = [], MBPO.observe_real
+
+    def spy(agent, transitions):
+        handed.append(transitions.obs.shape)
+        observe(agent, transitions)
+
+    monkeypatch.setattr(MBPO, "observe_real", spy)
+    recipe = tmp_path / "mbpo.yaml"
+    recipe.write_text(TINY_MBPO)
+    out = tmp_path / "run"
+    summary = run_loop(out, _config(tmp_path, recipe=str(recipe), latent_dim=6))
+    assert summary["real_env_steps"] == 500
+    # after each fit: the whole dataset, as latents (6 from frames + 1 previous action)
+    assert handed == [(300, 7), (500, 7)]
+    policies = [c["policy"] for c in collection_info(out / "data")["collections"]]
+    assert policies == ["random", "latent-agent:MBPO"]
+    again = run_loop(out, _config(tmp_path, recipe=str(recipe), latent_dim=6), resume=True)
+    assert again["done"] is True and len(again["transfer"]) == len(summary["transfer"])
 
 
 def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
@@ -72,9 +107,13 @@ def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
     assert again["real_env_steps"] == 300 and again["done"] is True
     with pytest.raises(ValueError, match="needs states"):
         _config(tmp_path, known_reward_termination=True)
+    known = tmp_path / "known.yaml"
+    known.write_text(
+        TINY_RECIPE.replace("start: states", "start: states, known_reward_termination: true")
+    )
     with pytest.raises(ValueError, match="needs real states"):
-        run_loop(tmp_path / "mbpo", _config(tmp_path, recipe="mbpo"))
-    assert not (tmp_path / "mbpo").exists()  # refused before any folder is made
+        run_loop(tmp_path / "known", _config(tmp_path, recipe=str(known)))
+    assert not (tmp_path / "known").exists()  # refused before any folder is made
     with pytest.raises(ValueError, match="pixel_size must be one of"):
         _config(tmp_path, pixel_size=48)  # a size the latent encoder cannot read
     with pytest.raises(ValueError, match="even"):

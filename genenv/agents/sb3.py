@@ -125,8 +125,8 @@ def load_policy(
     from genenv.data.sb3_zip import load_sb3_model
 
     path = Path(path)
-    if path.is_dir():
-        meta = path / AGENT_META
+    if path.is_dir() and not _names_agent(path.parent / AGENT_META, path.name):
+        meta = path / AGENT_META  # a run's agent folder (an on-device agent's own folder is not)
         if not meta.is_file():
             raise FileNotFoundError(f"{path} has no {AGENT_META}; pass the agent file itself")
         path = path / _bare_name(_read_agent_meta(meta).get("file"), meta)
@@ -141,6 +141,11 @@ def load_policy(
     if algo in ALGOS and ALGOS[algo][2] == "ondevice":
         return algo_class(algo).load(str(path), device=device)
     return load_sb3_model(path, device=device, env=env, overrides=overrides)
+
+
+def _names_agent(meta: Path, name: str) -> bool:
+    """Whether the agent.json `meta` exists and names `name` as its agent."""
+    return meta.is_file() and _read_agent_meta(meta).get("file") == name
 
 
 def _read_agent_meta(meta: Path) -> dict[str, Any]:

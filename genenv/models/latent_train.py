@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from genenv.data.pixels import PixelTransitions
+from genenv.data.transitions import Transitions
 from genenv.models.distributed import rank_world, wrap
 from genenv.models.latent import LatentConfig, LatentWorldModel
 from genenv.models.train import split_episodes
@@ -439,6 +440,20 @@ def fit_dynamics(
         "held_loss_after": round(best, 5),
         "time_s": round(time.monotonic() - t0, 2),
     }
+
+
+@torch.no_grad()
+def latent_transitions(model: LatentWorldModel, px: PixelTransitions) -> Transitions:
+    """The real transitions of `px` as an agent in the real env sees them through `model`: obs
+    and next_obs become (N, D) latents of their frame stacks, with the action taken between the
+    two frames (0 at an episode's first frame), exactly as `LatentAgentPolicy` encodes them.
+    What a pixel run hands MBPO as the real share of its batches; redo it after every refit (the
+    encoder moved)."""
+    w = _Windows(px, model.device)
+    i = torch.arange(w.n, device=model.device)
+    z = model.encode(w.stack(i), w.prev_act[i])  # (N, D)
+    z_next = model.encode(w.next_stack(i), w.act[i])  # (N, D)
+    return replace(px.transitions, obs=z.cpu().numpy(), next_obs=z_next.cpu().numpy())
 
 
 @torch.no_grad()
