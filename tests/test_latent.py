@@ -252,9 +252,10 @@ def test_latent_transitions_are_what_the_agent_reads_in_the_real_env(pixel_data,
     from genenv.models.latent_train import latent_transitions
     from genenv.transfer import LatentAgentPolicy
 
+    model, _ = tiny_model
     px = load_pixel_transitions(pixel_data)
-    t, lt = px.transitions, latent_transitions(tiny_model, px)
-    assert lt.obs.shape == lt.next_obs.shape == (len(t), tiny_model.obs_dim)
+    t, lt = px.transitions, latent_transitions(model, px)
+    assert lt.obs.shape == lt.next_obs.shape == (len(t), model.obs_dim)
     np.testing.assert_array_equal(lt.actions, t.actions)
     # within an episode, a transition's next latent is the next transition's latent
     later = np.setdiff1d(np.arange(1, len(t)), t.episode_starts())
@@ -269,7 +270,7 @@ def test_latent_transitions_are_what_the_agent_reads_in_the_real_env(pixel_data,
             return t.actions[len(self.seen) - 1], None
 
     agent = Replay()
-    policy = LatentAgentPolicy(tiny_model, agent)
+    policy = LatentAgentPolicy(model, agent)
     n = int((t.episode_ids == t.episode_ids[0]).sum())
     for k in range(n):
         policy(t.obs[k], list(px.frames[: k + 1]))
