@@ -25,8 +25,9 @@ random actions, a data seed >= 100), then:
   world (--workdir/Reacher-state-world, `genenv train-world` on the same dataset's states), tested
   on the same real episodes (and the zero action, for scale): the goal is the pixel agent within
   10% of its real return;
-- loop (InvertedPendulum, Reacher): `genenv run --world-kind latent --seed 102` (SB3 PPO, the ppo
-  recipe; its settings were chosen on runs with seed 100) in --workdir/<Task>-loop within
+- loop (InvertedPendulum, Reacher): `genenv run --world-kind latent --seed 102` (--loop-recipe:
+  the ppo recipe by default, or mbpo; settings chosen on runs with --loop-seed 100) in
+  --workdir/<Task>-loop within
   --loop-frames real frames (random first, then the agent's own,
   collected through the encoder; warm-started refits); its final agent is tested like the agents
   part. The run resumes if the part is started again;
@@ -379,13 +380,15 @@ def goal_lines(res: dict) -> list[str]:
                 f"{'MET' if ok else 'NOT MET'} ({a['real_return_mean']:.0f} +- "
                 f"{a['real_return_std']:.0f})"
             )
-        if "loop" in parts and task == "InvertedPendulum":
+        if "loop" in parts and task.startswith("InvertedPendulum"):
             a = parts["loop"]
             ok = a["real_return_mean"] >= 1000 and a["real_env_steps"] <= 5000
+            recipe = a["loop"].get("recipe", "ppo")
             out.append(
-                f"InvertedPendulum pixel agent (genenv run --world-kind latent) real return 1000 "
-                f"from <= 5k real frames: {'MET' if ok else 'NOT MET'} ({a['real_return_mean']:.0f}"
-                f" +- {a['real_return_std']:.0f} after {a['real_env_steps']} frames)"
+                f"{task} pixel agent (genenv run --world-kind latent --recipe {recipe}) real return "
+                f"1000 from <= 5k real frames: {'MET' if ok else 'NOT MET'} "
+                f"({a['real_return_mean']:.0f} +- {a['real_return_std']:.0f} after "
+                f"{a['real_env_steps']} frames)"
             )
         if "cost" in parts:
             c = parts["cost"]
