@@ -260,10 +260,10 @@ def test_latent_transitions_are_what_the_agent_reads_in_the_real_env(pixel_data,
     # within an episode, a transition's next latent is the next transition's latent
     later = np.setdiff1d(np.arange(1, len(t)), t.episode_starts())
     np.testing.assert_allclose(lt.next_obs[later - 1], lt.obs[later], atol=1e-5)
-    # the first episode as LatentAgentPolicy encodes it while replaying the recorded actions
 
-    class Replay:
-        seen: list = []
+    class Replay:  # the first episode as LatentAgentPolicy encodes it, replaying its actions
+        def __init__(self):
+            self.seen = []
 
         def predict(self, z, deterministic=True):
             self.seen.append(z)
