@@ -123,6 +123,27 @@ def _end_quiet_start() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _forget_handled_interrupt() -> None:
+    """Clear CPython's "KeyboardInterrupt went unhandled" flag once `main` has handled one.
+
+    CPython sets that flag whenever code it runs through `PyRun_String` ends in
+    KeyboardInterrupt, even when an outer `except` catches it, and never clears it. MuJoCo's
+    bindings evaluate such strings (`__import__('importlib').import_module(...)`), so a Ctrl-C
+    that lands there leaves the flag set, and `python -m genenv.cli` then kills itself with
+    SIGINT after `main` returned 130. Running one more string through `PyRun_String` resets the
+    flag; where ctypes cannot reach the C API (not CPython) there is nothing to reset."""
+    try:
+        import ctypes
+
+        run_string = ctypes.pythonapi.PyRun_String
+    except (ImportError, AttributeError):  # pragma: no cover - not CPython
+        return
+    run_string.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+    run_string.restype = ctypes.py_object
+    scope: dict = {}
+    run_string(b"None", 258, scope, scope)  # 258: Py_eval_input
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering by default
@@ -165,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         print("\ninterrupted; everything written so far is kept", file=sys.stderr)
+        _forget_handled_interrupt()
         return 130
     except expected_errors() as err:  # the user's input or the machine: one line, no traceback
         _drop_stdout_if_broken()

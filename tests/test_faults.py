@@ -523,3 +523,42 @@ def test_a_full_disk_is_an_oserror_and_the_data_stays_whole(small_disk, referenc
     with pytest.raises(OSError):
         save_checkpoint(_tiny_model(), mount / "ck")
     assert not list((mount / "ck").glob("*"))  # nothing half-written
+
+
+_PY_RUN_STRING_DRILL = """
+import ctypes, sys
+from genenv import cli
+
+def add_arguments(parser):
+    pass
+
+def run(args):  # a Ctrl-C that lands inside code run by PyRun_String, as in MuJoCo's bindings
+    run_string = ctypes.pythonapi.PyRun_String
+    run_string.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+    run_string.restype = ctypes.py_object
+    scope = {}
+    run_string(b"raise KeyboardInterrupt", 257, scope, scope)
+
+if __name__ == "__main__":
+    cli.COMMANDS["drill"] = ("ctrlc_drill", "Ctrl-C inside PyRun_String")
+    sys.exit(cli.main(["drill"]))
+"""
+
+
+def test_ctrl_c_inside_pyrun_string_still_exits_130_under_python_m(tmp_path):
+    """CPython marks a KeyboardInterrupt that ends code run by PyRun_String as unhandled, even
+    once caught, and `python -m` then dies by SIGINT (-2) after `main` returned 130. MuJoCo's
+    bindings run such strings, so a Ctrl-C at the wrong moment of `python -m genenv.cli run`
+    exited -2 (seen in CI). The handled interrupt must leave exit code 130 and one line."""
+    import subprocess
+    import sys
+
+    import kill_drills as kd
+
+    (tmp_path / "ctrlc_drill.py").write_text(_PY_RUN_STRING_DRILL)
+    env = {**kd._env(), "PYTHONPATH": f"{tmp_path}{os.pathsep}{kd.REPO}"}
+    done = subprocess.run([sys.executable, "-m", "ctrlc_drill"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 130, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == ["interrupted; everything written so far is kept"], done.stderr
