@@ -31,6 +31,17 @@ random actions, a data seed >= 100), then:
   --loop-frames real frames (random first, then the agent's own,
   collected through the encoder; warm-started refits); its final agent is tested like the agents
   part. The run resumes if the part is started again;
+- perception (InvertedPendulum): can the loop part's final world see enough to balance? A
+  linear-quadratic regulator (the real MuJoCo dynamics linearised at upright, a discrete Riccati
+  solve) drives the real pole, reading (a) the true state, (b) the world's own linear probe of
+  its latent (fit at training time), (c) an MLP read-out of the latent fit to the true state on
+  the loop's own frames (4 of every 5 episodes; R² on the fifth), all on the agents part's real
+  episodes through the same encoder as the agent; and (d) CEM in the world's own dream (its
+  predictors, not the real dynamics; horizon 15, 256 samples, 3 iterations) scoring the read-out
+  (c) of its predicted latents by angle² + 0.1 x², in place of the world's reward and
+  termination heads. (a) vs (c): what the latent lets a controller see; (c) vs (d): what the
+  dream's dynamics cost; (d) vs the loop's agent: what the sparse reward/termination signal and
+  the agent cost;
 - cost: training wall time and gradient steps from the checkpoint.
 
 Usage:  python benchmarks/pixel_world.py --workdir bench/pixels --threads 1 [--parts ...]
@@ -62,7 +73,7 @@ TEST_SEED, GOAL_SEEDS, AGENT_SEED = 101, range(1000, 1050), 100
 # The loop part's run seed (its data, world and agent): the runs that chose its settings (latent
 # size 32 vs 8, an uncertainty penalty) used seed 100, so the reported run uses another.
 LOOP_SEED = 102
-PARTS = ("quality", "speed", "planning", "agents", "loop", "cost")
+PARTS = ("quality", "speed", "planning", "agents", "loop", "perception", "cost")
 AGENT_EPISODES = {"InvertedPendulum": 5, "Reacher": 20}  # tasks of the agents part
 
 
@@ -303,6 +314,147 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
     return res | _returns(returns)
 
 
+def _lqr_gain(task: str, q=(1.0, 10.0, 0.1, 0.1), r: float = 1.0) -> np.ndarray:
+    """(act_dim, state_dim) gain K of the discrete LQR a = -K s for the real env's dynamics
+    linearised (central differences) at the upright rest state, solved by Riccati iteration."""
+    from genenv.worlds.spec import WorldSpec
+
+    env = WorldSpec(task).make_env()
+    env.reset(seed=0)
+    raw, nq = env.unwrapped, env.unwrapped.model.nq
+
+    def step(s: np.ndarray, a: np.ndarray) -> np.ndarray:
+        raw.set_state(s[:nq].copy(), s[nq:].copy())
+        raw.do_simulation(a, raw.frame_skip)
+        return np.concatenate([raw.data.qpos, raw.data.qvel])
+
+    n, m, eps = 2 * nq, raw.model.nu, 1e-4
+    zs, za = np.zeros(n), np.zeros(m)
+    A = np.stack(
+        [(step(zs + eps * e, za) - step(zs - eps * e, za)) / (2 * eps) for e in np.eye(n)], 1
+    )
+    B = np.stack([(step(zs, eps * e) - step(zs, -eps * e)) / (2 * eps) for e in np.eye(m)], 1)
+    env.close()
+    Q, R, P = np.diag(q), r * np.eye(m), np.diag(q)
+    for _ in range(5000):  # P <- Q + A'PA - A'PB (R + B'PB)^-1 B'PA, to its fixed point
+        K = np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+        P = Q + A.T @ P @ (A - B @ K)
+    return K
+
+
+class _Regulator:
+    """SB3-style policy: a = clip(-K read(obs)), where `read` maps what the policy observes (a
+    latent, or the true state) to a state estimate."""
+
+    def __init__(self, gain: np.ndarray, read, low: float, high: float):
+        self.gain, self.read, self.low, self.high = gain, read, low, high
+
+    def predict(self, obs, deterministic=True):
+        s = np.asarray(self.read(np.asarray(obs, np.float32)), np.float64)
+        return np.clip(-self.gain @ s, self.low, self.high).astype(np.float32), None
+
+
+def _mlp_readout(z: torch.Tensor, s: torch.Tensor, held: np.ndarray, steps: int = 4000):
+    """An MLP z -> state fit on the rows not `held`; returns (read(z) -> state, R² per state
+    dimension on the held rows)."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    fit = torch.as_tensor(~held)
+    zm, zs, sm, ss = z[fit].mean(0), z[fit].std(0) + 1e-6, s[fit].mean(0), s[fit].std(0) + 1e-6
+    net = torch.nn.Sequential(
+        torch.nn.Linear(z.shape[1], 256), torch.nn.SiLU(), torch.nn.Linear(256, 256),
+        torch.nn.SiLU(), torch.nn.Linear(256, s.shape[1]),
+    )  # fmt: skip
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    zf, sf = (z[fit] - zm) / zs, (s[fit] - sm) / ss
+    for _ in range(steps):
+        i = torch.randint(len(zf), (256,), generator=gen)
+        loss = ((net(zf[i]) - sf[i]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = net((z[~fit] - zm) / zs) * ss + sm
+    r2 = 1 - ((pred - s[~fit]) ** 2).mean(0) / s[~fit].var(0)
+
+    @torch.no_grad()
+    def read(latent: np.ndarray) -> np.ndarray:
+        return (net((torch.as_tensor(latent) - zm) / zs) * ss + sm).numpy()
+
+    return read, [round(float(v), 4) for v in r2]
+
+
+def perception(task: str, workdir: Path) -> dict:
+    """The loop part's final world read by a regulator that knows the real dynamics (module
+    docstring): true state vs the world's linear probe vs an MLP read-out of its latent."""
+    from genenv.agents.pixel_eval import evaluate_pixel_policy
+    from genenv.agents.planner import Planner, PlannerConfig
+    from genenv.data.pixels import load_pixel_transitions
+    from genenv.models.checkpoint import load_checkpoint
+    from genenv.models.latent_train import latent_transitions
+    from genenv.transfer import run_real_episodes
+    from genenv.worlds.spec import WorldSpec
+
+    run = workdir / f"{task}-loop"
+    model, px = load_checkpoint(run / "world"), load_pixel_transitions(run / "data")
+    z = torch.as_tensor(latent_transitions(model, px).obs)  # (N, D) as the agent reads frames
+    s = torch.as_tensor(px.transitions.obs, dtype=torch.float32)  # (N, state_dim) true states
+    episodes = px.transitions.episode_ids
+    held = np.isin(episodes, np.unique(episodes)[4::5])  # every fifth episode
+    mlp, mlp_r2 = _mlp_readout(z, s, held)
+    with torch.no_grad():
+        probe = model.probe_state(z[torch.as_tensor(held)])
+    probe_r2 = 1 - ((probe - s[held]) ** 2).mean(0) / s[held].var(0)
+    gain = _lqr_gain(task)
+    low, high = float(model.action_low.min()), float(model.action_high.max())
+    spec, n = WorldSpec(task), AGENT_EPISODES[task]
+
+    def probe_read(latent: np.ndarray) -> np.ndarray:
+        return model.probe_state(torch.as_tensor(latent[None], device=model.device))[0].numpy()
+
+    out = {"frames": len(s), "held_out_rows": int(held.sum()), "lqr_gain": gain.round(3).tolist()}
+    out["r2_columns"] = "per true-state dimension (InvertedPendulum: x, angle, x', angle')"
+    out["probe_r2_held"] = [round(float(v), 4) for v in probe_r2]
+    out["mlp_r2_held"] = mlp_r2
+    truth = _Regulator(gain, lambda x: x, low, high)
+    returns = run_real_episodes(truth, spec, n, AGENT_SEED)[0]
+    out["lqr_true_state"] = _returns(returns) | {"returns": [round(r, 1) for r in returns]}
+    for name, read in (("lqr_probe", probe_read), ("lqr_mlp_readout", mlp)):
+        returns = evaluate_pixel_policy(model, _Regulator(gain, read, low, high), n, AGENT_SEED)
+        out[name] = _returns(returns) | {"returns": [round(r, 1) for r in returns]}
+    planner = Planner(_ReadoutCostWorld(model, mlp), PlannerConfig(horizon=15, num_samples=256))
+    returns = evaluate_pixel_policy(model, _LatentPlanner(planner), n, AGENT_SEED)
+    out["mpc_dream_readout_cost"] = _returns(returns) | {"returns": [round(r, 1) for r in returns]}
+    return out
+
+
+class _ReadoutCostWorld:
+    """A latent world whose reward is -(angle² + 0.1 x²) of the read-out `read` of its predicted
+    latents, never terminating: the world's dynamics with a dense cost, for the perception part."""
+
+    def __init__(self, model, read):
+        self.model, self.read = model, read
+        for k in ("task", "obs_dim", "act_dim", "ctx_dim", "action_low", "action_high", "device"):
+            setattr(self, k, getattr(model, k))
+
+    def step(self, obs, action, context, generator=None):
+        out = self.model.step(obs, action, context, generator)
+        state = torch.as_tensor(self.read(out.obs.cpu().numpy()), device=obs.device)  # (n, 4)
+        reward = -(state[:, 1] ** 2) - 0.1 * state[:, 0] ** 2
+        return out._replace(reward=reward, terminated=torch.zeros_like(out.terminated))
+
+
+class _LatentPlanner:
+    """SB3-style `predict` on one latent (D,) for a `Planner`."""
+
+    def __init__(self, planner):
+        self.planner = planner
+
+    def predict(self, obs, deterministic=True):
+        z = torch.as_tensor(np.asarray(obs, np.float32)[None], device=self.planner.device)
+        return self.planner.predict(z)[0].cpu().numpy(), None
+
+
 def cost(model) -> dict:
     meta = json.loads((Path(model._ckpt) / "metadata.json").read_text())
     t = meta["training"]
@@ -390,6 +542,16 @@ def goal_lines(res: dict) -> list[str]:
                 f"({a['real_return_mean']:.0f} +- {a['real_return_std']:.0f} after "
                 f"{a['real_env_steps']} frames)"
             )
+        if "perception" in parts:
+            q = parts["perception"]
+            out.append(
+                f"{task} (not a goal; real return of a regulator that knows the real dynamics): "
+                f"true state {q['lqr_true_state']['real_return_mean']:.0f}, the world's probe "
+                f"{q['lqr_probe']['real_return_mean']:.0f}, an MLP read-out of its latent "
+                f"{q['lqr_mlp_readout']['real_return_mean']:.0f}; and CEM in the world's own dream, scored on that read-out: "
+                f"{q['mpc_dream_readout_cost']['real_return_mean']:.0f} (angle R² probe "
+                f"{q['probe_r2_held'][1]:.2f}, MLP {q['mlp_r2_held'][1]:.2f})"
+            )
         if "cost" in parts:
             c = parts["cost"]
             out.append(f"{task} training cost: {c['time_s']:.0f} s, {c['grad_steps']} steps")
@@ -464,16 +626,19 @@ def main() -> None:
         p.error("--label names one table entry: give one task")
     for task in args.tasks.split(","):
         ckpt, model = args.workdir / f"{task}-world", None
-        if set(parts) - {"loop"}:  # (the loop part trains its own worlds)
+        if set(parts) - {"loop", "perception"}:  # (these read the loop part's own world)
             model = load_checkpoint(ckpt)
             model._ckpt = str(ckpt)
         for part in parts:
             if part == "planning" and task != "Reacher":
                 continue
+            if part == "perception" and task != "InvertedPendulum":
+                continue
             if part in ("agents", "loop") and task not in AGENT_EPISODES:
                 continue
             t0 = time.perf_counter()
-            with torch.no_grad() if part not in ("agents", "loop") else torch.enable_grad():
+            grad = part in ("agents", "loop", "perception")
+            with torch.enable_grad() if grad else torch.no_grad():
                 if part == "quality":
                     value = quality(task, model, args.workdir)
                 elif part == "speed":
@@ -482,6 +647,8 @@ def main() -> None:
                     value = planning(task, model, goal_seeds, plan_cfg)
                 elif part == "loop":
                     value = pixel_loop(task, args.workdir, args)
+                elif part == "perception":
+                    value = perception(task, args.workdir)
                 elif part == "agents":
                     state = args.workdir / f"{task}-state-world" if task == "Reacher" else None
                     value = agents(task, model, args.agent_steps, state)
