@@ -36,11 +36,13 @@ random actions, a data seed >= 100), then:
   solve) drives the real pole, reading (a) the true state, (b) the world's own linear probe of
   its latent (fit at training time), (c) an MLP read-out of the latent fit to the true state on
   the loop's own frames (4 of every 5 episodes; R² on the fifth), all on the agents part's real
-  episodes through the same encoder as the agent; and (d) CEM in the world's own dream (its
+  episodes through the same encoder as the agent; (c') the regulator (c) driving the world's
+  own dream closed loop from the latents of the same first frames (steps until the dream
+  terminates); and (d) CEM in the world's own dream (its
   predictors, not the real dynamics; horizon 15, 256 samples, 3 iterations) scoring the read-out
   (c) of its predicted latents by angle² + 0.1 x², in place of the world's reward and
-  termination heads. (a) vs (c): what the latent lets a controller see; (c) vs (d): what the
-  dream's dynamics cost; (d) vs the loop's agent: what the sparse reward/termination signal and
+  termination heads. (a) vs (c): what the latent lets a controller see; (c) vs (c'): whether
+  the dream keeps up what keeps up in the real env; (c) vs (d): what the dream costs a planner; (d) vs the loop's agent: what the sparse reward/termination signal and
   the agent cost;
 - cost: training wall time and gradient steps from the checkpoint.
 
@@ -422,9 +424,39 @@ def perception(task: str, workdir: Path) -> dict:
     for name, read in (("lqr_probe", probe_read), ("lqr_mlp_readout", mlp)):
         returns = evaluate_pixel_policy(model, _Regulator(gain, read, low, high), n, AGENT_SEED)
         out[name] = _returns(returns) | {"returns": [round(r, 1) for r in returns]}
+    steps = _dream_regulator_steps(model, _Regulator(gain, mlp, low, high), spec, n)
+    out["lqr_mlp_readout_in_dream"] = {"steps_mean": float(np.mean(steps)), "steps": steps}
     planner = Planner(_ReadoutCostWorld(model, mlp), PlannerConfig(horizon=15, num_samples=256))
     returns = evaluate_pixel_policy(model, _LatentPlanner(planner), n, AGENT_SEED)
     out["mpc_dream_readout_cost"] = _returns(returns) | {"returns": [round(r, 1) for r in returns]}
+    return out
+
+
+@torch.no_grad()
+def _dream_regulator_steps(model, regulator, spec, episodes: int, limit: int = 1000) -> list[int]:
+    """Steps until the world's own dream terminates (at most `limit`) when `regulator` drives it
+    closed loop on its predicted latents (the predictors' mean), from the latents of the first
+    real frames of the agents part's episodes: does the dream keep up a pole that the same
+    regulator keeps up in the real env?"""
+    from genenv.worlds.cameras import make_pixel_env
+
+    env = make_pixel_env(spec, model.config.image_size)
+    ctx = torch.tensor([spec.context.as_tuple()], dtype=torch.float32, device=model.device)
+    out = []
+    try:
+        for ep in range(episodes):
+            env.reset(seed=AGENT_SEED + ep)
+            z = model.encode(torch.as_tensor(env.render().copy()[None], device=model.device))
+            t = 0
+            while t < limit:
+                action = regulator.predict(z[0].cpu().numpy())[0]
+                step = model.step(z, torch.as_tensor(action[None], device=model.device), ctx)
+                z, t = step.obs, t + 1
+                if bool(step.terminated[0]):
+                    break
+            out.append(t)
+    finally:
+        env.close()
     return out
 
 
@@ -490,6 +522,12 @@ def to_markdown(res: dict) -> str:
     lines.append("## Goals")
     lines += [f"- {g}" for g in res.get("goals", [])]
     return "\n".join(lines) + "\n"
+
+
+def _in_dream(q: dict) -> str:
+    """The perception line's note on the regulator (c) run in the dream, where measured."""
+    d = q.get("lqr_mlp_readout_in_dream")
+    return "" if d is None else f" (the same regulator in the dream: {d['steps_mean']:.0f} steps)"
 
 
 def _loop_over_seeds(res: dict) -> list[str]:
@@ -573,7 +611,8 @@ def goal_lines(res: dict) -> list[str]:
                 f"{task} (not a goal; real return of a regulator that knows the real dynamics): "
                 f"true state {q['lqr_true_state']['real_return_mean']:.0f}, the world's probe "
                 f"{q['lqr_probe']['real_return_mean']:.0f}, an MLP read-out of its latent "
-                f"{q['lqr_mlp_readout']['real_return_mean']:.0f}; and CEM in the world's own dream, scored on that read-out: "
+                f"{q['lqr_mlp_readout']['real_return_mean']:.0f}{_in_dream(q)}; and CEM in the "
+                f"world's own dream, scored on that read-out: "
                 f"{q['mpc_dream_readout_cost']['real_return_mean']:.0f} (angle R² probe "
                 f"{q['probe_r2_held'][1]:.2f}, MLP {q['mlp_r2_held'][1]:.2f})"
             )
