@@ -38,12 +38,12 @@ random actions, a data seed >= 100), then:
   the loop's own frames (4 of every 5 episodes; R² on the fifth), all on the agents part's real
   episodes through the same encoder as the agent; (c') the regulator (c) driving the world's
   own dream closed loop from the latents of the same first frames (steps until the dream
-  terminates); and (d) CEM in the world's own dream (its
-  predictors, not the real dynamics; horizon 15, 256 samples, 3 iterations) scoring the read-out
-  (c) of its predicted latents by angle² + 0.1 x², in place of the world's reward and
-  termination heads. (a) vs (c): what the latent lets a controller see; (c) vs (c'): whether
-  the dream keeps up what keeps up in the real env; (c) vs (d): what the dream costs a planner; (d) vs the loop's agent: what the sparse reward/termination signal and
-  the agent cost;
+  terminates); and (d) CEM in the world's own dream (its predictors, not the real dynamics;
+  horizon 15, 256 samples, 3 iterations) scoring the read-out (c) of its predicted latents by
+  angle² + 0.1 x², in place of the world's reward and termination heads. (a) vs (c): what the
+  latent lets a controller see; (c) vs (c'): whether the dream keeps up what keeps up in the
+  real env; (d): what a planner makes of the dream (no bound on the loop's agent: a planner
+  exploits a model's errors its own way);
 - cost: training wall time and gradient steps from the checkpoint.
 
 Usage:  python benchmarks/pixel_world.py --workdir bench/pixels --threads 1 [--parts ...]
@@ -356,6 +356,12 @@ class _Regulator:
         return np.clip(-self.gain @ s, self.low, self.high).astype(np.float32), None
 
 
+def _r2(pred: torch.Tensor, true: torch.Tensor) -> list[float]:
+    """R² of (n, k) predictions per column."""
+    r2 = 1 - ((pred - true) ** 2).mean(0) / true.var(0)
+    return [round(float(v), 4) for v in r2]
+
+
 def _mlp_readout(z: torch.Tensor, s: torch.Tensor, held: np.ndarray, steps: int = 4000):
     """An MLP z -> state fit on the rows not `held`; returns (read(z) -> state, R² per state
     dimension on the held rows)."""
@@ -376,14 +382,13 @@ def _mlp_readout(z: torch.Tensor, s: torch.Tensor, held: np.ndarray, steps: int 
         loss.backward()
         opt.step()
     with torch.no_grad():
-        pred = net((z[~fit] - zm) / zs) * ss + sm
-    r2 = 1 - ((pred - s[~fit]) ** 2).mean(0) / s[~fit].var(0)
+        r2 = _r2(net((z[~fit] - zm) / zs) * ss + sm, s[~fit])
 
     @torch.no_grad()
     def read(latent: np.ndarray) -> np.ndarray:
         return (net((torch.as_tensor(latent) - zm) / zs) * ss + sm).numpy()
 
-    return read, [round(float(v), 4) for v in r2]
+    return read, r2
 
 
 def perception(task: str, workdir: Path) -> dict:
@@ -405,8 +410,7 @@ def perception(task: str, workdir: Path) -> dict:
     held = np.isin(episodes, np.unique(episodes)[4::5])  # every fifth episode
     mlp, mlp_r2 = _mlp_readout(z, s, held)
     with torch.no_grad():
-        probe = model.probe_state(z[torch.as_tensor(held)])
-    probe_r2 = 1 - ((probe - s[held]) ** 2).mean(0) / s[held].var(0)
+        probe_r2 = _r2(model.probe_state(z[torch.as_tensor(held)]), s[held])
     gain = _lqr_gain(task)
     low, high = float(model.action_low.min()), float(model.action_high.max())
     spec, n = WorldSpec(task), AGENT_EPISODES[task]
@@ -416,7 +420,7 @@ def perception(task: str, workdir: Path) -> dict:
 
     out = {"frames": len(s), "held_out_rows": int(held.sum()), "lqr_gain": gain.round(3).tolist()}
     out["r2_columns"] = "per true-state dimension (InvertedPendulum: x, angle, x', angle')"
-    out["probe_r2_held"] = [round(float(v), 4) for v in probe_r2]
+    out["probe_r2_held"] = probe_r2
     out["mlp_r2_held"] = mlp_r2
     truth = _Regulator(gain, lambda x: x, low, high)
     returns = run_real_episodes(truth, spec, n, AGENT_SEED)[0]
@@ -427,7 +431,7 @@ def perception(task: str, workdir: Path) -> dict:
     steps = _dream_regulator_steps(model, _Regulator(gain, mlp, low, high), spec, n)
     out["lqr_mlp_readout_in_dream"] = {"steps_mean": float(np.mean(steps)), "steps": steps}
     planner = Planner(_ReadoutCostWorld(model, mlp), PlannerConfig(horizon=15, num_samples=256))
-    returns = evaluate_pixel_policy(model, _LatentPlanner(planner), n, AGENT_SEED)
+    returns = evaluate_pixel_policy(model, planner, n, AGENT_SEED)  # Planner.predict is SB3's
     out["mpc_dream_readout_cost"] = _returns(returns) | {"returns": [round(r, 1) for r in returns]}
     return out
 
@@ -476,17 +480,6 @@ class _ReadoutCostWorld:
         return out._replace(reward=reward, terminated=torch.zeros_like(out.terminated))
 
 
-class _LatentPlanner:
-    """SB3-style `predict` on one latent (D,) for a `Planner`."""
-
-    def __init__(self, planner):
-        self.planner = planner
-
-    def predict(self, obs, deterministic=True):
-        z = torch.as_tensor(np.asarray(obs, np.float32)[None], device=self.planner.device)
-        return self.planner.predict(z)[0].cpu().numpy(), None
-
-
 def cost(model) -> dict:
     meta = json.loads((Path(model._ckpt) / "metadata.json").read_text())
     t = meta["training"]
@@ -532,7 +525,7 @@ def _in_dream(q: dict) -> str:
 
 def _loop_over_seeds(res: dict) -> list[str]:
     """One line per InvertedPendulum loop recipe: the final real return of every reported seed
-    (>= 100, not the tuning seed) as mean +- std over seeds, against the goal."""
+    (above 100, the tuning seed) as mean +- std over seeds, against the goal."""
     by_recipe: dict[str, dict[int, float]] = {}
     for label, parts in res["tasks"].items():
         loop = parts.get("loop")
