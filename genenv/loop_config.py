@@ -13,10 +13,10 @@ import yaml
 
 from genenv.config_checks import finite_floats, positive_ints
 from genenv.data.files import read_json
+from genenv.worlds.cameras import PIXEL_SIZES
 from genenv.worlds.spec import Context, WorldSpec
 
 WORLD_KINDS = ("ensemble", "latent")  # the world-model kinds of genenv.models.kinds
-PIXEL_SIZES = (16, 32, 64, 128)  # the frame sizes a latent world reads (LatentConfig)
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
 
 

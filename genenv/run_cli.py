@@ -8,7 +8,8 @@ import os
 
 from genenv import cli_args as ca
 from genenv.loop import run_loop
-from genenv.loop_config import PIXEL_SIZES, LoopConfig, read_config
+from genenv.loop_config import LoopConfig, read_config
+from genenv.worlds.cameras import PIXEL_SIZES
 from genenv.worlds.tasks import get_task
 
 

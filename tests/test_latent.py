@@ -319,3 +319,9 @@ def test_a_dream_step_draws_one_predictor_per_slot_and_a_plain_step_takes_their_
     assert len(set(which.tolist())) == model.config.num_predictors  # slots draw apart
     again = model.step(z, a, c, torch.Generator().manual_seed(1)).obs
     assert torch.equal(drawn, again)  # reproducible from the generator
+
+
+def test_a_frame_size_the_conv_stack_cannot_halve_down_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"image_size must be one of \(16, 32, 64, 128\), got 48"):
+        LatentConfig(image_size=48)
+    assert LatentConfig(image_size=32).image_size == 32

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from genenv import cli_args as ca
+from genenv.worlds.cameras import PIXEL_SIZES
 from genenv.worlds.tasks import TASKS
 
 
@@ -59,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         type=ca.int_between(8, 1024),
         default=64,
-        help="frame height and width with --pixels (pixels)",
+        help="frame height and width with --pixels (pixels; a pixel world model reads "
+        f"{', '.join(map(str, PIXEL_SIZES))})",
     )
     parser.add_argument(
         "--resume",

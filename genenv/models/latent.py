@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from genenv.models.base import ModelStep, draw_initial
 from genenv.models.ensemble import EnsembleLinear, Normaliser
+from genenv.worlds.cameras import PIXEL_SIZES
 
 
 @dataclass
@@ -63,8 +64,8 @@ class LatentConfig:
             raise ValueError(f"encoder must be 'frames' or 'stack', got {self.encoder!r}")
         if self.encoder == "frames" and self.latent_dim % 2:
             raise ValueError(f"latent_dim must be even (two frames), got {self.latent_dim}")
-        if self.image_size not in (16, 32, 64, 128):
-            raise ValueError(f"image_size must be 16, 32, 64 or 128, got {self.image_size}")
+        if self.image_size not in PIXEL_SIZES:
+            raise ValueError(f"image_size must be one of {PIXEL_SIZES}, got {self.image_size}")
         if self.num_predictors < 1 or self.latent_dim < 2:
             raise ValueError("need num_predictors >= 1 and latent_dim >= 2")
 

@@ -25,6 +25,7 @@ from genenv.worlds.spec import WorldSpec
 from genenv.worlds.tasks import get_task
 
 DEFAULT_PIXEL_SIZE = 64
+PIXEL_SIZES = (16, 32, 64, 128)  # frame sizes a pixel world reads (its conv stack halves them)
 
 
 @dataclass(frozen=True)
