@@ -394,7 +394,9 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
     elif not resume and (out / "state.json").is_file():
         raise ValueError(f"{out} already holds a run; resume it or use a new folder")
     scheduled = worlds is not None or config.worlds is not None  # (the spec names the recipe)
-    recipe = None if scheduled else load_recipe(config.recipe_path(), config.task)
+    recipe = (
+        None if scheduled else load_recipe(config.recipe_path(), config.task, config.world_kind)
+    )
     check_recipe(config, recipe)
     # Config and state go to disk before any work, so a run is resumable from its first second.
     out.mkdir(parents=True, exist_ok=True)

@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         from genenv.loop import check_recipe
 
         # and the recipe, before any folder exists
-        check_recipe(config, load_recipe(config.recipe_path(), config.task))
+        check_recipe(config, load_recipe(config.recipe_path(), config.task, config.world_kind))
         litter = (".tmp", ".genenv-write-test")  # what a run killed in its first second leaves
         if args.out.exists() and any(
             not (p.name.endswith(litter[0]) or p.name.startswith(litter[1]))

@@ -289,6 +289,10 @@ BAD_RECIPES: dict[str, str] = {
     "n_steps 0": _TINY.replace("n_steps: 16", "n_steps: 0"),
     "env a list": _TINY.replace("env: {max_episode_steps: 10}", "env: [1]"),
     "unknown task override": _TINY + "tasks: {Nope: {n_envs: 2}}\n",
+    "task override a list": _TINY + "tasks: {InvertedPendulum: [1]}\n",
+    "unknown world kind override": _TINY + "world_kinds: {pixels: {n_envs: 2}}\n",
+    "world kind override a list": _TINY + "world_kinds: {latent: [1]}\n",
+    "world kind override in a task a list": _TINY + "tasks: {InvertedPendulum: {world_kinds: [1]}}\n",
     "non-UTF-8 bytes": "algo: PPO\n# \udcff\udcfe\n",
 }  # fmt: skip
 

@@ -87,3 +87,32 @@ def test_truncated_rollouts_bootstrap_from_their_last_predicted_state():
     assert torch.all(data["done"][:4] == 0)  # truncation is not termination
     # next_obs is the model's prediction, not the fresh real start the slot was reset to
     assert not torch.equal(data["next_obs"][:4], env._obs)
+
+
+def test_a_recipe_resolves_per_world_kind_top_level_then_task_then_the_task_s_kind(tmp_path):
+    from pathlib import Path
+
+    import pytest
+
+    from genenv.agents.recipe import load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "algo: MBPO\nn_envs: 4\nhyperparams: {real_ratio: 0.05, gamma: 0.99}\n"
+        "world_kinds: {latent: {n_envs: 8, hyperparams: {real_ratio: 0.2}}}\n"
+        "tasks:\n  Reacher: {hyperparams: {gamma: 0.9}}\n"
+        "  InvertedPendulum:\n    hyperparams: {gamma: 0.98}\n"
+        "    world_kinds: {latent: {hyperparams: {real_ratio: 0.5}}}\n"
+    )
+    state = load_recipe(recipe, "InvertedPendulum")  # the default kind: a state world
+    assert (state.n_envs, state.hyperparams) == (4, {"real_ratio": 0.05, "gamma": 0.98})
+    pixel = load_recipe(recipe, "InvertedPendulum", "latent")
+    assert (pixel.n_envs, pixel.hyperparams) == (8, {"real_ratio": 0.5, "gamma": 0.98})
+    reacher = load_recipe(recipe, "Reacher", "latent")  # the top-level kind override only
+    assert (reacher.n_envs, reacher.hyperparams) == (8, {"real_ratio": 0.2, "gamma": 0.9})
+    with pytest.raises(ValueError, match="unknown world-model kind 'pixels'"):
+        load_recipe(recipe, "InvertedPendulum", "pixels")
+    # the shipped MBPO recipe: pixel InvertedPendulum runs take half of each batch from real data
+    shipped = Path(__file__).resolve().parent.parent / "agents" / "mbpo.yaml"
+    assert load_recipe(shipped, "InvertedPendulum", "latent").hyperparams["real_ratio"] == 0.5
+    assert load_recipe(shipped, "InvertedPendulum").hyperparams["real_ratio"] == 0.05

@@ -58,12 +58,13 @@ def run(args: argparse.Namespace) -> int:
     from genenv.agents.sb3 import agent_file_name, build_agent, save_agent
     from genenv.envs.vector import DreamVectorEnv
     from genenv.models.checkpoint import load_checkpoint
+    from genenv.models.kinds import kind_of
     from genenv.progress import progress_bar
     from genenv.transfer import transfer_test
 
     model = load_checkpoint(args.world, device=args.device)
     spec = WorldSpec(model.task, Context.from_dict(dict(args.context)), args.seed)
-    recipe = load_recipe(args.recipe, model.task)
+    recipe = load_recipe(args.recipe, model.task, kind_of(model).name)
     total = args.steps or recipe.total_timesteps
     ca.check_writable(args.out)
     dream = DreamVectorEnv(

@@ -1,7 +1,11 @@
 """Agent recipes: YAML files under `agents/` that say which algorithm trains, and how, in a dream.
 
-A recipe is data, not code. `load_recipe(path, task)` deep-merges the recipe's per-task override
-(`tasks: {TASK: {...}}`) over its top level and validates the result into a `Recipe`.
+A recipe is data, not code. `load_recipe(path, task, world_kind)` deep-merges, in this order, the
+recipe's top level, its override for the world-model kind (`world_kinds: {KIND: {...}}`), the
+per-task override (`tasks: {TASK: {...}}`) and that task's own `world_kinds` override, and
+validates the result into a `Recipe`. A kind override holds what a kind of world needs that the
+others do not (a pixel world's dream is less faithful than a state world's, so its agent leans
+more on real transitions).
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_recipe(path: str | Path, task: str) -> Recipe:
-    """Read a recipe YAML and resolve it for `task`."""
+def load_recipe(path: str | Path, task: str, world_kind: str = "ensemble") -> Recipe:
+    """Read a recipe YAML and resolve it for `task` in a world of kind `world_kind`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path} not found (recipes ship in the agents/ folder)")
@@ -77,11 +81,18 @@ def load_recipe(path: str | Path, task: str) -> Recipe:
     if not isinstance(raw, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping")
     task = get_task(task).name
+    from genenv.models.kinds import get_kind
+
+    get_kind(world_kind)
     overrides = raw.pop("tasks", {}) or {}
     unknown_tasks = sorted(set(overrides) - {t for t in overrides if _is_task(t)})
     if unknown_tasks:
         raise ValueError(f"recipe {path}: unknown task(s) in 'tasks': {unknown_tasks}")
-    resolved = deep_merge(raw, overrides.get(task, {}))
+    resolved = _for_kind(path, raw, world_kind, "the top level")
+    task_override = overrides.get(task) or {}
+    if not isinstance(task_override, dict):
+        raise ValueError(f"recipe {path}: tasks.{task} must be a mapping")
+    resolved = deep_merge(resolved, _for_kind(path, task_override, world_kind, f"tasks.{task}"))
     unknown = sorted(set(resolved) - RECIPE_KEYS)
     if unknown:
         raise ValueError(f"recipe {path}: unknown key(s) {unknown}; valid: {sorted(RECIPE_KEYS)}")
@@ -111,6 +122,24 @@ def load_recipe(path: str | Path, task: str) -> Recipe:
     except ValueError as err:
         raise ValueError(f"recipe {path}: {err}") from None
     return recipe
+
+
+def _for_kind(path: Path, section: dict, world_kind: str, where: str) -> dict:
+    """`section` with its `world_kinds` override for `world_kind` merged in (and removed)."""
+    from genenv.models.kinds import KINDS
+
+    section = dict(section)
+    by_kind = section.pop("world_kinds", None) or {}
+    if (
+        not isinstance(by_kind, dict)
+        or sorted(set(by_kind) - set(KINDS))
+        or not all(isinstance(v or {}, dict) for v in by_kind.values())
+    ):
+        raise ValueError(
+            f"recipe {path}: world_kinds in {where} must map world-model kinds "
+            f"{sorted(KINDS)} to overrides, got {by_kind!r}"
+        )
+    return deep_merge(section, by_kind.get(world_kind) or {})
 
 
 # Hyper-parameters that count something (>= 1) and ones that are probabilities/discounts.
