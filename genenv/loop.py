@@ -334,6 +334,30 @@ def _collection_policy(run: Run, agent, model):
     return lambda obs: agent.predict(obs, deterministic=False)[0]
 
 
+def _started_recipe(out: Path, recipe):
+    """The recipe a resumed run started with (its config.yaml), not what the recipe file resolves
+    to now: a resumed run goes on as it began. Says so when the file has changed since."""
+    from genenv.agents.recipe import Recipe, check_recipe_values
+
+    path = out / "config.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    stored = raw.get("recipe") if isinstance(raw, dict) else None
+    if stored is None:  # (a run from before config.yaml held its recipe)
+        return recipe
+    try:
+        started = Recipe(**stored)
+        check_recipe_values(started)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its recipe is unreadable ({err})") from None
+    if started.to_dict() != recipe.to_dict():
+        print(
+            f"[resume] {recipe.source} now resolves to other settings; this run keeps the "
+            "recipe it started with (config.yaml)",
+            flush=True,
+        )
+    return started
+
+
 def _observe_real(run: Run, agent, model) -> None:
     """Hand the run's real dataset to an agent that learns from it too (MBPO). A pixel run's
     agent sees latents: the dataset is encoded by the current world `model` first."""
@@ -397,6 +421,8 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
     recipe = (
         None if scheduled else load_recipe(config.recipe_path(), config.task, config.world_kind)
     )
+    if recipe is not None and state is not None:
+        recipe = _started_recipe(out, recipe)
     check_recipe(config, recipe)
     # Config and state go to disk before any work, so a run is resumable from its first second.
     out.mkdir(parents=True, exist_ok=True)

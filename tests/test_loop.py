@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from genenv.data import count_steps, load_transitions
 from genenv.loop import LoopConfig, run_loop
@@ -107,7 +108,7 @@ def test_imagined_steps_count_what_the_agent_stepped(tmp_path):
     assert json.loads((out / "state.json").read_text())["imagined_env_steps"] == 2048
 
 
-def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch):
+def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch, capsys):
     import genenv.loop as loop
 
     out, config = tmp_path / "run", _tiny_config(tmp_path)
@@ -126,7 +127,14 @@ def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch):
     before = load_transitions(out / "data")
     assert len(before) == 550  # the random steps and the agent's first collection are on disk
     monkeypatch.setattr(loop.Run, "train_world", real_train)
+    # the recipe file changes while the run is stopped: the run goes on with the one it began with
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(recipe.read_text().replace("net_arch: [16, 16]", "net_arch: [32, 32]"))
+    capsys.readouterr()
     summary = run_loop(out, config, resume=True)
+    assert "this run keeps the recipe it started with" in capsys.readouterr().out
+    started = yaml.safe_load((out / "config.yaml").read_text())["recipe"]
+    assert started["policy_kwargs"] == {"net_arch": [16, 16]}
     after = load_transitions(out / "data")
     assert summary["real_env_steps"] == len(after) == 700
     assert np.array_equal(after.obs[:550], before.obs)  # nothing collected earlier was lost
