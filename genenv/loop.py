@@ -334,25 +334,32 @@ def _collection_policy(run: Run, agent, model):
     return lambda obs: agent.predict(obs, deterministic=False)[0]
 
 
-def _started_recipe(out: Path, recipe):
-    """The recipe a resumed run started with (its config.yaml), not what the recipe file resolves
-    to now: a resumed run goes on as it began. Says so when the file has changed since."""
-    from genenv.agents.recipe import Recipe, check_recipe_values
+def _run_recipe(out: Path, config: LoopConfig, resuming: bool):
+    """The run's recipe: a resumed run goes on with the one its config.yaml recorded (even if the
+    recipe file has changed or gone since, which it says); a new run resolves the file."""
+    from genenv.agents.recipe import Recipe, check_recipe_values, load_recipe
+
+    def from_file():
+        return load_recipe(config.recipe_path(), config.task, config.world_kind)
 
     path = out / "config.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if resuming and path.is_file() else None
     stored = raw.get("recipe") if isinstance(raw, dict) else None
-    if stored is None:  # (a run from before config.yaml held its recipe)
-        return recipe
+    if stored is None:  # a new run (or one from before config.yaml held its recipe)
+        return from_file()
     try:
         started = Recipe(**stored)
         check_recipe_values(started)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: its recipe is unreadable ({err})") from None
-    if started.to_dict() != recipe.to_dict():
+    try:
+        changed = from_file().to_dict() != started.to_dict()
+    except (OSError, ValueError):
+        changed = True
+    if changed:
         print(
-            f"[resume] {recipe.source} now resolves to other settings; this run keeps the "
-            "recipe it started with (config.yaml)",
+            f"[resume] {config.recipe} now resolves to other settings (or not at all); this run "
+            "keeps the recipe it started with (config.yaml)",
             flush=True,
         )
     return started
@@ -401,7 +408,6 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
 
     `worlds`: a `CurriculumSpec` object instead of the file `config.worlds` names."""
     from genenv.agents.progress import learn_steps
-    from genenv.agents.recipe import load_recipe
     from genenv.agents.sb3 import (
         agent_file_name,
         build_agent,
@@ -418,11 +424,7 @@ def run_loop(out: Path, config: LoopConfig, resume: bool = False, worlds=None) -
     elif not resume and (out / "state.json").is_file():
         raise ValueError(f"{out} already holds a run; resume it or use a new folder")
     scheduled = worlds is not None or config.worlds is not None  # (the spec names the recipe)
-    recipe = (
-        None if scheduled else load_recipe(config.recipe_path(), config.task, config.world_kind)
-    )
-    if recipe is not None and state is not None:
-        recipe = _started_recipe(out, recipe)
+    recipe = None if scheduled else _run_recipe(out, config, resuming=state is not None)
     check_recipe(config, recipe)
     # Config and state go to disk before any work, so a run is resumable from its first second.
     out.mkdir(parents=True, exist_ok=True)

@@ -139,6 +139,9 @@ def test_resume_after_interruption_loses_no_data(tmp_path, monkeypatch, capsys):
     assert summary["real_env_steps"] == len(after) == 700
     assert np.array_equal(after.obs[:550], before.obs)  # nothing collected earlier was lost
     assert summary["done"] is True
+    recipe.unlink()  # the recipe file gone: the run still resumes, on the recipe it recorded
+    assert run_loop(out, config, resume=True)["real_env_steps"] == 700
+    assert "keeps the recipe it started with" in capsys.readouterr().out
 
 
 @pytest.mark.expensive
