@@ -294,6 +294,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
         latent_refit_steps=args.loop_refit_steps,
         latent_dim=args.loop_latent_dim,
         latent_dynamics_steps=args.loop_dynamics_steps,
+        latent_refit=args.loop_refit,
         recipe=args.loop_recipe,
         eval_every=50_000,
         seed=args.loop_seed,
@@ -308,7 +309,8 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
     keys = ("real_env_steps", "eval_real_env_steps", "imagined_env_steps", "iterations")
     res = {k: summary[k] for k in keys} | {"loop": {k: getattr(config, k) for k in (
         "real_steps", "initial_steps", "steps_per_iteration", "latent_steps",
-        "latent_refit_steps", "latent_dim", "latent_dynamics_steps", "recipe", "seed")}}  # fmt: skip
+        "latent_refit_steps", "latent_dim", "latent_dynamics_steps", "latent_refit", "recipe",
+        "seed")}}  # fmt: skip
     hyperparams = yaml.safe_load((out / "config.yaml").read_text())["recipe"]["hyperparams"]
     if "real_ratio" in hyperparams:  # as the recipe resolved for this run (MBPO)
         res["loop"]["real_ratio"] = hyperparams["real_ratio"]
@@ -528,8 +530,18 @@ def _in_dream(q: dict) -> str:
     return "" if d is None else f" (the same regulator in the dream: {d['steps_mean']:.0f} steps)"
 
 
+def _loop_setting(loop: dict) -> str:
+    """The loop part's recipe, MBPO real_ratio and refit mode (rows before it existed: "all")."""
+    out = loop.get("recipe", "ppo")
+    if "real_ratio" in loop:
+        out += f", real_ratio {loop['real_ratio']}"
+    if loop.get("latent_refit", "all") != "all":
+        out += f", --latent-refit {loop['latent_refit']}"
+    return out
+
+
 def _loop_over_seeds(res: dict) -> list[str]:
-    """One line per InvertedPendulum loop recipe (and MBPO real_ratio): the final real return of
+    """One line per InvertedPendulum loop setting (`_loop_setting`): the final real return of
     every reported seed (from 102; 100 and 101 tuned) as mean +- std over seeds, against the
     goal."""
     by_recipe: dict[str, dict[int, float]] = {}
@@ -539,10 +551,7 @@ def _loop_over_seeds(res: dict) -> list[str]:
             continue
         seed = loop["loop"].get("seed", LOOP_SEED)
         if seed > 101:  # 100 and 101 tuned the settings
-            recipe = loop["loop"].get("recipe", "ppo")
-            if "real_ratio" in loop["loop"]:
-                recipe += f", real_ratio {loop['loop']['real_ratio']}"
-            by_recipe.setdefault(recipe, {})[seed] = loop["real_return_mean"]
+            by_recipe.setdefault(_loop_setting(loop["loop"]), {})[seed] = loop["real_return_mean"]
     out = []
     for recipe, finals in sorted(by_recipe.items()):
         seeds, values = sorted(finals), [finals[k] for k in sorted(finals)]
@@ -599,9 +608,7 @@ def goal_lines(res: dict) -> list[str]:
         if "loop" in parts and task.startswith("InvertedPendulum"):
             a = parts["loop"]
             ok = a["real_return_mean"] >= 1000 and a["real_env_steps"] <= 5000
-            recipe = a["loop"].get("recipe", "ppo")
-            if "real_ratio" in a["loop"]:
-                recipe += f", real_ratio {a['loop']['real_ratio']}"
+            recipe = _loop_setting(a["loop"])
             out.append(
                 f"{task} pixel agent (genenv run --world-kind latent --recipe {recipe}) real return "
                 f"1000 from <= 5k real frames: {'MET' if ok else 'NOT MET'} "
@@ -651,6 +658,12 @@ def main() -> None:
     p.add_argument("--loop-latent-dim", type=int, default=None, help="loop: size of z")
     p.add_argument(
         "--loop-dynamics-steps", type=int, default=500, help="loop: dynamics-phase steps per fit"
+    )
+    p.add_argument(
+        "--loop-refit",
+        default="all",
+        choices=("all", "dynamics"),
+        help="loop: what a refit trains (all, or dynamics on the first fit's encoder)",
     )
     p.add_argument("--loop-recipe", default="ppo", help="loop: agent recipe (ppo | sac | mbpo)")
     p.add_argument(

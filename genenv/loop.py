@@ -168,12 +168,14 @@ class Run:
             from genenv.models.latent_train import LatentTrainConfig, train_latent_model
 
             c = self.config
-            steps = c.latent_steps if previous is None else c.latent_refit_steps
+            steps, dynamics = c.latent_steps, c.latent_dynamics_steps
+            if previous is not None and c.latent_refit == "dynamics":  # the encoder stays
+                steps, dynamics = 0, c.latent_refit_steps
+            elif previous is not None:
+                steps = c.latent_refit_steps
             # each fit its own seed: a refit draws new batches
             cfg = LatentTrainConfig(
-                steps=steps,
-                seed=c.seed * 1000 + self.state.iteration,
-                dynamics_steps=c.latent_dynamics_steps,
+                steps=steps, seed=c.seed * 1000 + self.state.iteration, dynamics_steps=dynamics
             )
             cfg.device = c.device
             px = load_pixel_transitions(self.data_dir)

@@ -17,6 +17,7 @@ from genenv.worlds.cameras import PIXEL_SIZES
 from genenv.worlds.spec import Context, WorldSpec
 
 WORLD_KINDS = ("ensemble", "latent")  # the world-model kinds of genenv.models.kinds
+LATENT_REFITS = ("all", "dynamics")  # what a latent world's refit trains (LoopConfig.latent_refit)
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
 
 
@@ -53,6 +54,10 @@ class LoopConfig:
     latent_refit_steps: int = 1000  # gradient steps of each warm-started refit
     latent_dim: int | None = None  # size of a latent world's z (None: LatentConfig's default)
     latent_dynamics_steps: int = 500  # steps of the dynamics phase after every fit (0: none)
+    # what a refit trains: "all" (encoder, predictors, heads, decoder; warm-started) or
+    # "dynamics" (the first fit's encoder is kept, so the agent's latents keep their meaning;
+    # only the dynamics phase runs, for latent_refit_steps steps)
+    latent_refit: str = "all"
 
     def __post_init__(self) -> None:
         positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
@@ -63,6 +68,10 @@ class LoopConfig:
             if self.latent_dim % 2 or self.latent_dim < 2:
                 raise ValueError(f"latent_dim must be even (two frames), got {self.latent_dim}")
         positive_ints(self, "seed", "latent_dynamics_steps", allow_zero=True)
+        if self.latent_refit not in LATENT_REFITS:
+            raise ValueError(
+                f"latent_refit must be one of {', '.join(LATENT_REFITS)}, got {self.latent_refit!r}"
+            )
         if self.imagined_steps is not None:
             positive_ints(self, "imagined_steps")
         finite_floats(self, "target_return", allow_none=True)

@@ -8,7 +8,7 @@ import os
 
 from genenv import cli_args as ca
 from genenv.loop import run_loop
-from genenv.loop_config import LoopConfig, read_config
+from genenv.loop_config import LATENT_REFITS, LoopConfig, read_config
 from genenv.worlds.cameras import PIXEL_SIZES
 from genenv.worlds.tasks import get_task
 
@@ -149,6 +149,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gradient steps of each warm-started refit after new real data",
     )
     g.add_argument(
+        "--latent-refit",
+        choices=LATENT_REFITS,
+        default=defaults.latent_refit,
+        help="what each refit trains: all (the whole model, warm-started) or dynamics (the first "
+        "fit's encoder is kept, so the agent's latents keep their meaning; only the predictors "
+        "and reward/termination heads refit, for --latent-refit-steps steps)",
+    )
+    g.add_argument(
         "--latent-dynamics-steps",
         type=ca.nonneg_int,
         default=defaults.latent_dynamics_steps,
@@ -234,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
             latent_refit_steps=args.latent_refit_steps,
             latent_dim=args.latent_dim,
             latent_dynamics_steps=args.latent_dynamics_steps,
+            latent_refit=args.latent_refit,
         )
         config.spec()  # validate the context before any work
         from genenv.agents.recipe import load_recipe

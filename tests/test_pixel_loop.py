@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from genenv.data import collect, collection_info, load_pixel_transitions
 from genenv.loop import LoopConfig, run_loop
@@ -97,6 +98,30 @@ def test_pixel_loop_trains_mbpo_on_the_dataset_encoded_by_the_current_world(tmp_
     assert policies == ["random", "latent-agent:MBPO"]
     again = run_loop(out, _config(tmp_path, recipe=str(recipe), latent_dim=6), resume=True)
     assert again["done"] is True and len(again["transfer"]) == len(summary["transfer"])
+
+
+@pytest.mark.parametrize("refit", ["all", "dynamics"])
+def test_pixel_loop_refit_dynamics_keeps_the_first_fits_encoder(tmp_path, monkeypatch, refit):
+    import genenv.models.latent_train as latent_train
+
+    encoders, train = [], latent_train.train_latent_model
+
+    def spy(*args, **kw):
+        model, report = train(*args, **kw)
+        encoders.append({k: v.clone() for k, v in model.encoder.state_dict().items()})
+        return model, report
+
+    monkeypatch.setattr(latent_train, "train_latent_model", spy)
+    out = tmp_path / "run"
+    run_loop(out, _config(tmp_path, latent_refit=refit, latent_dim=6))
+    assert len(encoders) == 2  # the first fit and one refit
+    same = all(torch.equal(encoders[0][k], encoders[1][k]) for k in encoders[0])
+    assert same is (refit == "dynamics")
+    report = read_checkpoint_metadata(out / "world")["report"]
+    if refit == "dynamics":  # no joint steps; the dynamics phase runs for the refit's steps
+        assert report["grad_steps"] == 0 and report["dynamics"]["steps"] == 10
+    with pytest.raises(ValueError, match="latent_refit must be one of all, dynamics"):
+        _config(tmp_path, latent_refit="decoder")
 
 
 def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
