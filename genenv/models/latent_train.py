@@ -52,7 +52,7 @@ from genenv.worlds import CONTEXT_FIELDS, get_task
 class LatentTrainConfig:
     """How to train the latent pixel model (the architecture lives in `LatentConfig`)."""
 
-    steps: int = 3000  # gradient steps
+    steps: int = 3000  # joint gradient steps (0 on a given model: its dynamics phase alone)
     batch_size: int = 32  # windows per step (global, split across DDP ranks)
     horizon: int = 3  # open-loop steps of the latent rollout loss
     lr: float = 1e-3  # AdamW learning rate
@@ -296,7 +296,10 @@ def train_latent_model(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     bar = progress_bar(
-        total=cfg.steps, disable=not progress or rank != 0, unit="step", desc="train latent model"
+        total=cfg.steps,
+        disable=not progress or rank != 0 or cfg.steps == 0,  # 0: the dynamics phase alone
+        unit="step",
+        desc="train latent model",
     )
     stop, step, losses = "steps", 0, {}
     for step in range(1, cfg.steps + 1):
