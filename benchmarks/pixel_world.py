@@ -295,6 +295,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
         latent_dim=args.loop_latent_dim,
         latent_dynamics_steps=args.loop_dynamics_steps,
         latent_refit=args.loop_refit,
+        pixel_size=args.loop_pixel_size,
         recipe=args.loop_recipe,
         eval_every=50_000,
         seed=args.loop_seed,
@@ -309,8 +310,8 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
     keys = ("real_env_steps", "eval_real_env_steps", "imagined_env_steps", "iterations")
     res = {k: summary[k] for k in keys} | {"loop": {k: getattr(config, k) for k in (
         "real_steps", "initial_steps", "steps_per_iteration", "latent_steps",
-        "latent_refit_steps", "latent_dim", "latent_dynamics_steps", "latent_refit", "recipe",
-        "seed")}}  # fmt: skip
+        "latent_refit_steps", "latent_dim", "latent_dynamics_steps", "latent_refit", "pixel_size",
+        "recipe", "seed")}}  # fmt: skip
     hyperparams = yaml.safe_load((out / "config.yaml").read_text())["recipe"]["hyperparams"]
     if "real_ratio" in hyperparams:  # as the recipe resolved for this run (MBPO)
         res["loop"]["real_ratio"] = hyperparams["real_ratio"]
@@ -531,12 +532,14 @@ def _in_dream(q: dict) -> str:
 
 
 def _loop_setting(loop: dict) -> str:
-    """The loop part's recipe, MBPO real_ratio and refit mode (rows before it existed: "all")."""
+    """The loop part's recipe, MBPO real_ratio, refit mode and frame size (older rows: all, 64)."""
     out = loop.get("recipe", "ppo")
     if "real_ratio" in loop:
         out += f", real_ratio {loop['real_ratio']}"
     if loop.get("latent_refit", "all") != "all":
         out += f", --latent-refit {loop['latent_refit']}"
+    if loop.get("pixel_size", 64) != 64:
+        out += f", --pixel-size {loop['pixel_size']}"
     return out
 
 
@@ -664,6 +667,9 @@ def main() -> None:
         default="all",
         choices=("all", "dynamics"),
         help="loop: what a refit trains (all, or dynamics on the first fit's encoder)",
+    )
+    p.add_argument(
+        "--loop-pixel-size", type=int, default=64, choices=(64, 128), help="loop: frame size"
     )
     p.add_argument("--loop-recipe", default="ppo", help="loop: agent recipe (ppo | sac | mbpo)")
     p.add_argument(
