@@ -165,7 +165,11 @@ class Run:
         if self.pixels:
             from genenv.data import load_pixel_transitions
             from genenv.models.latent import LatentConfig
-            from genenv.models.latent_train import LatentTrainConfig, train_latent_model
+            from genenv.models.latent_train import (
+                LatentTrainConfig,
+                collapse_warning,
+                train_latent_model,
+            )
 
             c = self.config
             steps, dynamics = c.latent_steps, c.latent_dynamics_steps
@@ -183,6 +187,8 @@ class Run:
             if c.latent_dim is not None:
                 latent = replace(latent, latent_dim=c.latent_dim)
             model, report = train_latent_model(px, cfg, latent, progress=True, model=previous)
+            if warning := collapse_warning(report.get("final", {})):  # (first fit, refits of all)
+                print(f"[world] warning: {warning}", flush=True)
         else:
             from genenv.data import load_transitions
             from genenv.models.train import TrainConfig, train_world_model

@@ -17,7 +17,12 @@ from genenv.data import collect, load_pixel_transitions
 from genenv.envs.pixels import PixelDreamVectorEnv
 from genenv.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from genenv.models.latent import LatentConfig, LatentWorldModel
-from genenv.models.latent_train import LatentTrainConfig, train_latent_model
+from genenv.models.latent_train import (
+    LatentTrainConfig,
+    collapse_warning,
+    latent_health,
+    train_latent_model,
+)
 from genenv.prompts.image_latent import read_image_prompt
 from genenv.worlds.cameras import make_pixel_env
 
@@ -66,6 +71,25 @@ def test_encoder_predictor_decoder_round_trip(pixel_data, tiny_model):
     for key in ("collapse/latent_std_min", "collapse/effective_rank", "collapse/probe_r2"):
         assert all(np.isfinite(row[key]) for row in report["history"])
     assert len(report["history"]) == 2
+
+
+def test_a_collapsed_latent_is_flagged_though_a_probe_still_reads_the_state(pixel_data, tiny_model):
+    model, report = tiny_model
+    px = load_pixel_transitions(pixel_data)
+    healthy = latent_health(model, px)
+    assert report["collapsed"] is False and collapse_warning(report["final"]) is None
+    assert collapse_warning(healthy) is None
+    # the encoder's output shrunk 10^4-fold (the scale three 128-px loop worlds fell to): the
+    # state is still in z, but at a scale the predictors' errors dwarf
+    shrunk = copy.deepcopy(model)
+    with torch.no_grad():
+        shrunk.encoder.out.weight.mul_(1e-4)
+        shrunk.encoder.out.bias.mul_(1e-4)
+    sick = latent_health(shrunk, px)
+    assert abs(sick["collapse/probe_r2"] - healthy["collapse/probe_r2"]) < 0.02
+    assert sick["eval/one_step_latent_rel_mse"] > 100 * healthy["eval/one_step_latent_rel_mse"]
+    warning = collapse_warning(sick)
+    assert warning is not None and "collapsed" in warning and "\n" not in warning
 
 
 def _mid_episode_frames(task, size, seeds, steps=4):

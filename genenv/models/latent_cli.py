@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from genenv import cli_args as ca
 from genenv.models.latent import LatentConfig
-from genenv.models.latent_train import LatentTrainConfig
+from genenv.models.latent_train import LatentTrainConfig, collapse_warning
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,4 +98,6 @@ def run(args: argparse.Namespace, rank: int) -> int:
     say(f"stopped after {report['grad_steps']} steps ({report['stopped']}), {report['time_s']} s")
     say("held-out metrics: " + json.dumps(report["final"]))
     say(f"checkpoint written to {args.out}")
+    if warning := collapse_warning(report["final"]):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     return 0

@@ -20,6 +20,8 @@ step open-loop rollouts (far longer than the joint fit's: a slow drift shows onl
 Every `eval_every` steps the held-out episodes are scored: per-dimension latent std, effective rank
 (exp of the entropy of the normalised singular values), a ridge probe z -> true MuJoCo state (fit on
 training latents, R² on held-out), one-step latent error, reward error and decoded PSNR.
+A final smallest std below `COLLAPSED_STD` marks the world collapsed (`report["collapsed"]`,
+`collapse_warning`): a probe still reads the state from such a z, so R² alone does not show it.
 
 Distributed: under torchrun (`torch.distributed` initialised) every rank draws the same global
 batch and takes its own slice of it; DistributedDataParallel averages the gradients, so the
@@ -230,6 +232,40 @@ def collapse_metrics(
     return out
 
 
+# Below this smallest per-dimension latent std (the VICReg hinge aims at 1) a world has collapsed:
+# its latents still carry the state (a linear probe with huge weights reads it), but at a scale
+# where the predictors' errors dwarf a step's change, so its dream is noise. Seen on 128-px
+# InvertedPendulum loop worlds: 0.0001-0.007 (one-step error 180-10^6x the latents' variance) in
+# three of four, 0.72 in the fourth, whose agent balanced.
+COLLAPSED_STD = 0.1
+
+
+def collapse_warning(metrics: dict) -> str | None:
+    """One line when a `collapse_metrics` row shows a collapsed latent, else None."""
+    std = metrics.get("collapse/latent_std_min")
+    if std is None or std >= COLLAPSED_STD:
+        return None
+    err = metrics.get("eval/one_step_latent_rel_mse", float("nan"))
+    return (
+        f"the latent world collapsed: its smallest latent std is {std:.2g} (below "
+        f"{COLLAPSED_STD}) and its one-step error {err:.3g}x the latents' variance, so its dream "
+        "is noise; train it again with another seed"
+    )
+
+
+def latent_health(model: LatentWorldModel, px: PixelTransitions, seed: int = 0) -> dict[str, float]:
+    """`collapse_metrics` of a trained model on a pixel dataset (probe fit on 90% of its episodes,
+    scored on the rest): what training logs, for any checkpoint and data."""
+    train_mask, held_mask = split_episodes(px.transitions, 0.1, seed)
+    w = _Windows(px, model.device)
+    fit_idx = torch.as_tensor(np.flatnonzero(train_mask), device=model.device)
+    held_idx = torch.as_tensor(np.flatnonzero(held_mask), device=model.device)
+    was_training = model.training
+    out = collapse_metrics(model, w, fit_idx, held_idx if len(held_idx) else fit_idx)
+    model.train(was_training)
+    return out
+
+
 def new_latent_model(task: str, config: LatentConfig | None = None) -> LatentWorldModel:
     """An untrained latent model for `task` (action bounds from the real env)."""
     import gymnasium as gym
@@ -323,7 +359,9 @@ def train_latent_model(
             row |= collapse_metrics(model, w, fit_idx, eval_idx if len(eval_idx) else fit_idx)
             history.append(row)
             bar.set_postfix(
-                r2=f"{row['collapse/probe_r2']:.2f}", loss=f"{float(loss.detach()):.3f}"
+                r2=f"{row['collapse/probe_r2']:.2f}",
+                std=f"{row['collapse/latent_std_min']:.2g}",  # a probe reads even a collapsed z
+                loss=f"{float(loss.detach()):.3f}",
             )
             if log is not None:
                 log(step, row)
@@ -349,6 +387,8 @@ def train_latent_model(
         "world_size": world,
         "history": history,
         "final": history[-1] if history else {},
+        # (None after a dynamics-only fit: the encoder, and so the collapse, is the given model's)
+        "collapsed": collapse_warning(history[-1]) is not None if history else None,
         "dynamics": dynamics,
         "data_fingerprint": px.transitions.fingerprint(),
     }
