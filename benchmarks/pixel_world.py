@@ -43,7 +43,8 @@ random actions, a data seed >= 100), then:
   angle² + 0.1 x², in place of the world's reward and termination heads. (a) vs (c): what the
   latent lets a controller see; (c) vs (c'): whether the dream keeps up what keeps up in the
   real env; (d): what a planner makes of the dream (no bound on the loop's agent: a planner
-  exploits a model's errors its own way);
+  exploits a model's errors its own way); and the world's collapse measures (smallest
+  per-dimension latent std, one-step latent error over the latents' variance);
 - cost: training wall time and gradient steps from the checkpoint.
 
 Usage:  python benchmarks/pixel_world.py --workdir bench/pixels --threads 1 [--parts ...]
@@ -406,7 +407,7 @@ def perception(task: str, workdir: Path) -> dict:
     from genenv.agents.planner import Planner, PlannerConfig
     from genenv.data.pixels import load_pixel_transitions
     from genenv.models.checkpoint import load_checkpoint
-    from genenv.models.latent_train import latent_transitions
+    from genenv.models.latent_train import collapse_warning, latent_health, latent_transitions
     from genenv.transfer import run_real_episodes
     from genenv.worlds.spec import WorldSpec
 
@@ -429,6 +430,11 @@ def perception(task: str, workdir: Path) -> dict:
     out = {"frames": len(s), "held_out_rows": int(held.sum()), "lqr_gain": gain.round(3).tolist()}
     out["r2_columns"] = "per true-state dimension (InvertedPendulum: x, angle, x', angle')"
     out["probe_r2_held"] = probe_r2
+    # the world's collapse measures (a probe reads the state even from a collapsed latent)
+    health = latent_health(model, px)
+    out["latent_std_min"] = health["collapse/latent_std_min"]
+    out["one_step_latent_rel_mse"] = health["eval/one_step_latent_rel_mse"]
+    out["collapsed"] = collapse_warning(health) is not None
     out["mlp_r2_held"] = mlp_r2
     truth = _Regulator(gain, lambda x: x, low, high)
     returns = run_real_episodes(truth, spec, n, AGENT_SEED)[0]
@@ -627,7 +633,15 @@ def goal_lines(res: dict) -> list[str]:
                 f"{q['lqr_mlp_readout']['real_return_mean']:.0f}{_in_dream(q)}; and CEM in the "
                 f"world's own dream, scored on that read-out: "
                 f"{q['mpc_dream_readout_cost']['real_return_mean']:.0f} (angle R² probe "
-                f"{q['probe_r2_held'][1]:.2f}, MLP {q['mlp_r2_held'][1]:.2f})"
+                f"{q['probe_r2_held'][1]:.2f}, MLP {q['mlp_r2_held'][1]:.2f}"
+                + (  # (measured since 2026-12-07)
+                    f"; smallest latent std {q['latent_std_min']:.2g}, one-step error "
+                    f"{q['one_step_latent_rel_mse']:.2g}x the latents' variance"
+                    + (": COLLAPSED" if q["collapsed"] else "")
+                    if "latent_std_min" in q
+                    else ""
+                )
+                + ")"
             )
         if "cost" in parts:
             c = parts["cost"]
