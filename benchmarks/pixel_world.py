@@ -296,6 +296,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
         latent_dim=args.loop_latent_dim,
         latent_dynamics_steps=args.loop_dynamics_steps,
         latent_refit=args.loop_refit,
+        latent_var_coef=args.loop_var_coef,
         pixel_size=args.loop_pixel_size,
         recipe=args.loop_recipe,
         eval_every=50_000,
@@ -312,7 +313,7 @@ def pixel_loop(task: str, workdir: Path, args) -> dict:
     res = {k: summary[k] for k in keys} | {"loop": {k: getattr(config, k) for k in (
         "real_steps", "initial_steps", "steps_per_iteration", "latent_steps",
         "latent_refit_steps", "latent_dim", "latent_dynamics_steps", "latent_refit", "pixel_size",
-        "recipe", "seed")}}  # fmt: skip
+        "latent_var_coef", "recipe", "seed")}}  # fmt: skip
     hyperparams = yaml.safe_load((out / "config.yaml").read_text())["recipe"]["hyperparams"]
     if "real_ratio" in hyperparams:  # as the recipe resolved for this run (MBPO)
         res["loop"]["real_ratio"] = hyperparams["real_ratio"]
@@ -538,7 +539,8 @@ def _in_dream(q: dict) -> str:
 
 
 def _loop_setting(loop: dict) -> str:
-    """The loop part's recipe, MBPO real_ratio, refit mode and frame size (older rows: all, 64)."""
+    """The loop part's recipe, MBPO real_ratio, refit mode, frame size and variance weight (older
+    rows: all, 64, 1)."""
     out = loop.get("recipe", "ppo")
     if "real_ratio" in loop:
         out += f", real_ratio {loop['real_ratio']}"
@@ -546,6 +548,8 @@ def _loop_setting(loop: dict) -> str:
         out += f", --latent-refit {loop['latent_refit']}"
     if loop.get("pixel_size", 64) != 64:
         out += f", --pixel-size {loop['pixel_size']}"
+    if loop.get("latent_var_coef", 1.0) != 1.0:
+        out += f", --latent-var-coef {loop['latent_var_coef']:g}"
     return out
 
 
@@ -684,6 +688,9 @@ def main() -> None:
     )
     p.add_argument(
         "--loop-pixel-size", type=int, default=64, choices=(64, 128), help="loop: frame size"
+    )
+    p.add_argument(
+        "--loop-var-coef", type=float, default=1.0, help="loop: VICReg variance term weight"
     )
     p.add_argument("--loop-recipe", default="ppo", help="loop: agent recipe (ppo | sac | mbpo)")
     p.add_argument(

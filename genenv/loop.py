@@ -179,7 +179,10 @@ class Run:
                 steps = c.latent_refit_steps
             # each fit its own seed: a refit draws new batches
             cfg = LatentTrainConfig(
-                steps=steps, seed=c.seed * 1000 + self.state.iteration, dynamics_steps=dynamics
+                steps=steps,
+                seed=c.seed * 1000 + self.state.iteration,
+                dynamics_steps=dynamics,
+                var_coef=c.latent_var_coef,
             )
             cfg.device = c.device
             px = load_pixel_transitions(self.data_dir)

@@ -58,6 +58,9 @@ class LoopConfig:
     # "dynamics" (the first fit's encoder is kept, so the agent's latents keep their meaning;
     # only the dynamics phase runs, for latent_refit_steps steps)
     latent_refit: str = "all"
+    # weight of the VICReg variance term in every latent fit (raise it where latents collapse:
+    # genenv warns when a fit's smallest latent std ends below 0.1)
+    latent_var_coef: float = 1.0
 
     def __post_init__(self) -> None:
         positive_ints(self, "real_steps", "initial_steps", "steps_per_iteration", "eval_every")
@@ -75,6 +78,7 @@ class LoopConfig:
         if self.imagined_steps is not None:
             positive_ints(self, "imagined_steps")
         finite_floats(self, "target_return", allow_none=True)
+        finite_floats(self, "latent_var_coef", positive=True)
         if self.initial_steps > self.real_steps:
             raise ValueError(
                 f"initial_steps ({self.initial_steps}) must be <= real_steps ({self.real_steps})"

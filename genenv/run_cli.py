@@ -157,6 +157,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and reward/termination heads refit, for --latent-refit-steps steps)",
     )
     g.add_argument(
+        "--latent-var-coef",
+        type=ca.positive_float,
+        default=defaults.latent_var_coef,
+        help="weight of the VICReg variance term in every latent fit; raise it (e.g. 10) if a "
+        "fit warns that its latent collapsed",
+    )
+    g.add_argument(
         "--latent-dynamics-steps",
         type=ca.nonneg_int,
         default=defaults.latent_dynamics_steps,
@@ -243,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
             latent_dim=args.latent_dim,
             latent_dynamics_steps=args.latent_dynamics_steps,
             latent_refit=args.latent_refit,
+            latent_var_coef=args.latent_var_coef,
         )
         config.spec()  # validate the context before any work
         from genenv.agents.recipe import load_recipe

@@ -113,15 +113,18 @@ def test_pixel_loop_refit_dynamics_keeps_the_first_fits_encoder(tmp_path, monkey
 
     monkeypatch.setattr(latent_train, "train_latent_model", spy)
     out = tmp_path / "run"
-    run_loop(out, _config(tmp_path, latent_refit=refit, latent_dim=6))
+    run_loop(out, _config(tmp_path, latent_refit=refit, latent_dim=6, latent_var_coef=3.0))
     assert len(encoders) == 2  # the first fit and one refit
     same = all(torch.equal(encoders[0][k], encoders[1][k]) for k in encoders[0])
     assert same is (refit == "dynamics")
     report = read_checkpoint_metadata(out / "world")["report"]
+    assert report["config"]["var_coef"] == 3.0  # the loop's variance weight reaches every fit
     if refit == "dynamics":  # no joint steps; the dynamics phase runs for the refit's steps
         assert report["grad_steps"] == 0 and report["dynamics"]["steps"] == 10
     with pytest.raises(ValueError, match="latent_refit must be one of all, dynamics"):
         _config(tmp_path, latent_refit="decoder")
+    with pytest.raises(ValueError, match="latent_var_coef"):
+        _config(tmp_path, latent_var_coef=0.0)
 
 
 def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
