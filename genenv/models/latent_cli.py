@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.reward_coef,
         help="weight of the reward head's loss (latent)",
     )
+    g.add_argument(
+        "--var-coef",
+        type=ca.positive_float,
+        default=d.var_coef,
+        help="weight of the VICReg variance term; raise it (e.g. 10) if training warns that the "
+        "latent collapsed",
+    )
     g.add_argument("--eval-every", type=pos, default=d.eval_every, help="steps between metrics")
     g.add_argument(
         "--dynamics-steps",
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace, rank: int) -> int:
         holdout_fraction=args.holdout,
         eval_every=args.eval_every,
         reward_coef=args.reward_coef,
+        var_coef=args.var_coef,
         dynamics_steps=args.dynamics_steps,
         dynamics_horizon=args.dynamics_horizon,
         max_time_s=args.max_time if args.max_time is not None else d.max_time_s,

@@ -249,7 +249,8 @@ def collapse_warning(metrics: dict) -> str | None:
     return (
         f"the latent world collapsed: its smallest latent std is {std:.2g} (below "
         f"{COLLAPSED_STD}) and its one-step error {err:.3g}x the latents' variance, so its dream "
-        "is noise; train it again with another seed"
+        "is noise; train it again with a larger variance weight (train-world --var-coef, "
+        "run --latent-var-coef; 10 kept a collapsing 128-px fit whole) or another seed"
     )
 
 
