@@ -70,6 +70,7 @@ import torch
 import yaml
 
 from genenv.bench.measure import machine_line
+from genenv.loop_config import LATENT_REFITS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT_JSON, OUT_MD = RESULTS / "pixel_world.json", RESULTS / "pixel_world.md"
@@ -538,6 +539,16 @@ def _in_dream(q: dict) -> str:
     return "" if d is None else f" (the same regulator in the dream: {d['steps_mean']:.0f} steps)"
 
 
+def _collapse_note(q: dict) -> str:
+    """The perception line's note on the world's collapse measures, where measured (since
+    2026-12-07)."""
+    if "latent_std_min" not in q:
+        return ""
+    note = f"; smallest latent std {q['latent_std_min']:.2g}, one-step error "
+    note += f"{q['one_step_latent_rel_mse']:.2g}x the latents' variance"
+    return note + (": COLLAPSED" if q["collapsed"] else "")
+
+
 def _loop_setting(loop: dict) -> str:
     """The loop part's recipe, MBPO real_ratio, refit mode, frame size and variance weight (older
     rows: all, 64, 1)."""
@@ -637,15 +648,7 @@ def goal_lines(res: dict) -> list[str]:
                 f"{q['lqr_mlp_readout']['real_return_mean']:.0f}{_in_dream(q)}; and CEM in the "
                 f"world's own dream, scored on that read-out: "
                 f"{q['mpc_dream_readout_cost']['real_return_mean']:.0f} (angle R² probe "
-                f"{q['probe_r2_held'][1]:.2f}, MLP {q['mlp_r2_held'][1]:.2f}"
-                + (  # (measured since 2026-12-07)
-                    f"; smallest latent std {q['latent_std_min']:.2g}, one-step error "
-                    f"{q['one_step_latent_rel_mse']:.2g}x the latents' variance"
-                    + (": COLLAPSED" if q["collapsed"] else "")
-                    if "latent_std_min" in q
-                    else ""
-                )
-                + ")"
+                f"{q['probe_r2_held'][1]:.2f}, MLP {q['mlp_r2_held'][1]:.2f}{_collapse_note(q)})"
             )
         if "cost" in parts:
             c = parts["cost"]
@@ -683,7 +686,7 @@ def main() -> None:
     p.add_argument(
         "--loop-refit",
         default="all",
-        choices=("all", "dynamics"),
+        choices=LATENT_REFITS,
         help="loop: what a refit trains (all, or dynamics on the first fit's encoder)",
     )
     p.add_argument(
