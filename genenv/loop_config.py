@@ -16,7 +16,7 @@ from genenv.data.files import read_json
 from genenv.worlds.cameras import PIXEL_SIZES
 from genenv.worlds.spec import Context, WorldSpec
 
-WORLD_KINDS = ("ensemble", "latent")  # the world-model kinds of genenv.models.kinds
+WORLD_KINDS = ("ensemble", "latent")  # genenv.models.kinds.KINDS (a test keeps them equal)
 LATENT_REFITS = ("all", "dynamics")  # what a latent world's refit trains (LoopConfig.latent_refit)
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"  # recipes of a source checkout
 

@@ -150,6 +150,25 @@ def test_latent_checkpoint_round_trip(tmp_path, tiny_model):
         load_checkpoint(tmp_path / "w")
 
 
+def test_frames_from_another_camera_are_refused(tmp_path, tiny_model, pixel_data):
+    """A checkpoint or dataset filmed through a camera the task no longer uses would be misread."""
+    model, _ = tiny_model
+    save_checkpoint(model, tmp_path / "w")
+    meta = read_checkpoint_metadata(tmp_path / "w")
+    meta["camera"]["free"]["distance"] += 1.0
+    (tmp_path / "w" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="filmed through the InvertedPendulum camera"):
+        load_checkpoint(tmp_path / "w")
+    data = tmp_path / "data"
+    shutil.copytree(pixel_data, data)
+    dmeta = json.loads((data / "metadata.json").read_text())
+    dmeta["genenv"]["pixels"]["camera"]["free"]["azimuth"] = 45.0
+    (data / "metadata.json").write_text(json.dumps(dmeta))
+    with pytest.raises(ValueError, match="its frames would be misread"):
+        load_pixel_transitions(data)
+    load_pixel_transitions(pixel_data)  # the untouched copy still loads
+
+
 def test_the_pose_reads_the_current_frame_alone(pixel_data, tiny_model):
     """A goal image compares with a state's pose: the pose half of z must not depend on the previous
     frame, and the other half must be the previous frame's pose."""

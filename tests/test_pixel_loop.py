@@ -154,6 +154,14 @@ def test_pixel_loop_resumes_and_refuses_what_it_cannot_run(tmp_path):
         run_loop(tmp_path / "r2", _config(tmp_path, world_checkpoint=str(state_world / "world")))
 
 
+def test_the_loops_world_kinds_are_the_model_registrys():
+    """loop_config keeps its own tuple (it does not import torch); it must name every kind."""
+    from genenv.loop_config import WORLD_KINDS
+    from genenv.models.kinds import KINDS
+
+    assert tuple(KINDS) == WORLD_KINDS
+
+
 def test_a_frame_policy_sees_the_episode_frames_and_needs_pixels(tmp_path):
     seen = []
 

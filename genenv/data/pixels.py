@@ -25,6 +25,7 @@ import numpy as np
 
 from genenv.data.storage import read_metadata
 from genenv.data.transitions import Transitions
+from genenv.worlds.cameras import check_camera
 
 PIXELS_DIR = "pixels"
 
@@ -93,6 +94,7 @@ def load_pixel_transitions(path: str | os.PathLike) -> PixelTransitions:
             f"the dataset at {path} has no frames; collect one with `genenv collect --pixels`"
         )
     t = load_transitions(path)
+    check_camera(read_metadata(path)["genenv"]["task"], info["camera"], f"the dataset at {path}")
     frames, obs_frame, offset = [], [], 0
     for ep in np.unique(t.episode_ids):
         f = read_frames(frames_path(path, ep))

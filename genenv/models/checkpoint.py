@@ -191,6 +191,10 @@ def load_checkpoint(
             f"checkpoint {path}: {METADATA_FILE} does not describe a valid {kind.name} model "
             f"({type(err).__name__}: {err})"
         ) from None
+    if "camera" in meta:  # a pixel world: its encoder reads frames of that camera only
+        from genenv.worlds.cameras import check_camera
+
+        check_camera(task, meta["camera"], f"checkpoint {path}")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))

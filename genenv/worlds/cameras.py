@@ -16,6 +16,7 @@ Frames are square RGB uint8 arrays (size x size x 3), default 64.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,17 @@ def pixel_camera(task: str) -> PixelCamera:
     if name not in PIXEL_CAMERAS:
         raise ValueError(f"{name} has no pixel camera; pixel worlds cover {sorted(PIXEL_CAMERAS)}")
     return PIXEL_CAMERAS[name]
+
+
+def check_camera(task: str, described: Any, what: str) -> None:
+    """Refuse frames filmed through another camera than `task`'s today: `described` is the
+    `PixelCamera.describe()` stored with `what` (a dataset or a checkpoint)."""
+    current = pixel_camera(task).describe()
+    if json.loads(json.dumps(described)) != json.loads(json.dumps(current)):
+        raise ValueError(
+            f"{what} was filmed through the {task} camera {described}, but this genenv films "
+            f"{task} through {current}; its frames would be misread (collect and train again)"
+        )
 
 
 def make_pixel_env(spec: WorldSpec | str, size: int = DEFAULT_PIXEL_SIZE, **kwargs: Any):
