@@ -79,6 +79,18 @@ TEST_SEED, GOAL_SEEDS, AGENT_SEED = 101, range(1000, 1050), 100
 # size 32 vs 8, an uncertainty penalty, MBPO's real_ratio) used seeds 100 and 101, so the
 # reported runs use others.
 LOOP_SEED = 102
+# Seeds that also chose a loop setting (`_loop_setting`), beyond 100 and 101 which tuned every
+# setting: they are shown beside the setting's goal line but not counted in it. The 10x variance
+# weight was picked on a rerun of the seed-104 first fit, and first run on seeds 102, 104 and 105
+# because their default-weight worlds had collapsed; its report seeds are 106-109, fixed before
+# any of them ran.
+SETTING_TUNING_SEEDS = {
+    "mbpo, real_ratio 0.5, --latent-refit dynamics, --pixel-size 128, --latent-var-coef 10": (
+        102,
+        104,
+        105,
+    ),
+}
 PARTS = ("quality", "speed", "planning", "agents", "loop", "perception", "cost")
 AGENT_EPISODES = {"InvertedPendulum": 5, "Reacher": 20}  # tasks of the agents part
 
@@ -566,8 +578,8 @@ def _loop_setting(loop: dict) -> str:
 
 def _loop_over_seeds(res: dict) -> list[str]:
     """One line per InvertedPendulum loop setting (`_loop_setting`): the final real return of
-    every reported seed (from 102; 100 and 101 tuned) as mean +- std over seeds, against the
-    goal."""
+    every reported seed (from 102; 100 and 101 tuned, and `SETTING_TUNING_SEEDS` chose some
+    settings) as mean +- std over seeds, against the goal."""
     by_recipe: dict[str, dict[int, float]] = {}
     for label, parts in res["tasks"].items():
         loop = parts.get("loop")
@@ -578,13 +590,21 @@ def _loop_over_seeds(res: dict) -> list[str]:
             by_recipe.setdefault(_loop_setting(loop["loop"]), {})[seed] = loop["real_return_mean"]
     out = []
     for recipe, finals in sorted(by_recipe.items()):
-        seeds, values = sorted(finals), [finals[k] for k in sorted(finals)]
-        out.append(
-            f"InvertedPendulum pixel loop (--recipe {recipe}) over {len(seeds)} seed(s) "
-            f"({', '.join(map(str, seeds))}): final real return {np.mean(values):.0f} +- "
-            f"{np.std(values):.0f} (per seed {', '.join(f'{v:.0f}' for v in values)}); goal 1000 "
-            f"from <= 5k frames: {'MET' if min(values) >= 1000 else 'NOT MET'}"
-        )
+        tuned = {k: v for k, v in finals.items() if k in SETTING_TUNING_SEEDS.get(recipe, ())}
+        seeds = sorted(set(finals) - set(tuned))
+        values = [finals[k] for k in seeds]
+        line = f"InvertedPendulum pixel loop (--recipe {recipe}) over {len(seeds)} seed(s) "
+        if values:
+            line += (
+                f"({', '.join(map(str, seeds))}): final real return {np.mean(values):.0f} +- "
+                f"{np.std(values):.0f} (per seed {', '.join(f'{v:.0f}' for v in values)}); goal "
+                f"1000 from <= 5k frames: {'MET' if min(values) >= 1000 else 'NOT MET'}"
+            )
+        if tuned:
+            line += "; not counted, the seeds that chose this setting: " + ", ".join(
+                f"{k}: {tuned[k]:.0f}" for k in sorted(tuned)
+            )
+        out.append(line)
     return out
 
 
