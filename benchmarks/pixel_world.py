@@ -593,10 +593,10 @@ def _loop_over_seeds(res: dict) -> list[str]:
         tuned = {k: v for k, v in finals.items() if k in SETTING_TUNING_SEEDS.get(recipe, ())}
         seeds = sorted(set(finals) - set(tuned))
         values = [finals[k] for k in seeds]
-        line = f"InvertedPendulum pixel loop (--recipe {recipe}) over {len(seeds)} seed(s) "
+        line = f"InvertedPendulum pixel loop (--recipe {recipe}) over {len(seeds)} seed(s)"
         if values:
             line += (
-                f"({', '.join(map(str, seeds))}): final real return {np.mean(values):.0f} +- "
+                f" ({', '.join(map(str, seeds))}): final real return {np.mean(values):.0f} +- "
                 f"{np.std(values):.0f} (per seed {', '.join(f'{v:.0f}' for v in values)}); goal "
                 f"1000 from <= 5k frames: {'MET' if min(values) >= 1000 else 'NOT MET'}"
             )

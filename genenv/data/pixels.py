@@ -88,13 +88,14 @@ def load_pixel_transitions(path: str | os.PathLike) -> PixelTransitions:
     """All transitions of a pixel dataset with their frames (episode order)."""
     from genenv.data.load import load_transitions
 
-    info = pixel_info(path)
+    meta = read_metadata(path)["genenv"]
+    info = meta.get("pixels")
     if info is None:
         raise ValueError(
             f"the dataset at {path} has no frames; collect one with `genenv collect --pixels`"
         )
+    check_camera(meta["task"], info["camera"], f"the dataset at {path}")  # before reading frames
     t = load_transitions(path)
-    check_camera(read_metadata(path)["genenv"]["task"], info["camera"], f"the dataset at {path}")
     frames, obs_frame, offset = [], [], 0
     for ep in np.unique(t.episode_ids):
         f = read_frames(frames_path(path, ep))
