@@ -94,9 +94,11 @@ def to_markdown(res: dict) -> str:
     lines = [
         "# Agent recipes on finished InvertedPendulum pixel worlds",
         "",
-        f"Command: `{h['command']}`",
+        "Commands (each entry also records its own):",
         "",
-        f"Machine: {h['machine']}; 1 torch thread. Date: {h['date']}; code: {h['git']}.",
+        *sorted({f"- `{e['ran']['command']}` at {e['ran']['git']}" for e in res["entries"]}),
+        "",
+        f"Machine: {h['machine']}; 1 torch thread. Last written: {h['date']} at {h['git']}.",
         "",
         "Each cell: real return of fresh agents (mean over --episodes real episodes each, one "
         "number per agent seed) after the last test; in brackets the tests before it. The loop "
@@ -200,6 +202,7 @@ def main() -> None:
                     "world": world_facts(run),
                     "tests": train_and_test(run, Path(path), hyper, seed, tests, args.episodes),
                     "wall_s": round(time.perf_counter() - t0, 1),
+                    "ran": header,
                 }
                 merge(args.results, entry, header)
                 last = entry["tests"][-1]["real_returns"]

@@ -26,7 +26,8 @@ random actions, a data seed >= 100), then:
   on the same real episodes (and the zero action, for scale): the goal is the pixel agent within
   10% of its real return;
 - loop (InvertedPendulum, Reacher): `genenv run --world-kind latent --seed 102` (--loop-recipe:
-  the ppo recipe by default, or mbpo; settings chosen on runs with --loop-seed 100 and 101) in
+  the ppo recipe by default, or mbpo; settings chosen on runs with --loop-seed 100 and 101, the
+  agent recipe also on the fixed worlds of finished runs, benchmarks/pixel_agent_recipes.py) in
   --workdir/<Task>-loop within
   --loop-frames real frames (random first, then the agent's own,
   collected through the encoder; warm-started refits); its final agent is tested like the agents
