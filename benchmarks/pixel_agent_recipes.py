@@ -18,7 +18,7 @@ Usage:  python benchmarks/pixel_agent_recipes.py --runs W1/InvertedPendulum-loop
             --recipe rr0.8=agents/mbpo.yaml:real_ratio=0.8 --agent-seeds 0,1
 Results merge into benchmarks/results/pixel_agent_recipes.json (+ .md) after every agent, under a
 file lock: a stopped invocation resumes where it was (entries already there are skipped), and
-invocations side by side (one per core) lose nothing.
+invocations side by side (one per core) lose nothing. --tables-only rewrites the .md from the .json.
 """
 
 from __future__ import annotations
@@ -87,10 +87,21 @@ def world_facts(run: Path) -> dict:
     }
 
 
+def _setting(world: dict) -> str:
+    """The loop setting a world was trained with (frame size, variance weight, refit mode)."""
+    out = f"{world['pixel_size']} px, --latent-var-coef {world['latent_var_coef']:g}"
+    return out + (
+        "" if world["latent_refit"] == "all" else f", --latent-refit {world['latent_refit']}"
+    )
+
+
 def to_markdown(res: dict) -> str:
     h = res["header"]
     recipes = sorted({e["recipe"] for e in res["entries"]})
-    worlds = sorted({e["world"]["loop_seed"] for e in res["entries"]})
+    runs = sorted(
+        {e["run"]: e["world"] for e in res["entries"]}.items(),
+        key=lambda rw: (_setting(rw[1]), rw[1]["loop_seed"]),
+    )
     lines = [
         "# Agent recipes on finished InvertedPendulum pixel worlds",
         "",
@@ -105,11 +116,11 @@ def to_markdown(res: dict) -> str:
         f"column is the loop's own final agent in that world. Balanced: >= {SOLVED:.0f}. "
         "The worlds are of tuning seeds or of seeds already reported; nothing here is a report.",
         "",
-        "| world (loop seed) | loop's own agent | " + " | ".join(recipes) + " |",
+        "| world: loop seed, setting | loop's own agent | " + " | ".join(recipes) + " |",
         "|---|---|" + "---|" * len(recipes),
     ]
-    for w in worlds:
-        ent = [e for e in res["entries"] if e["world"]["loop_seed"] == w]
+    for run, world in runs:
+        ent = [e for e in res["entries"] if e["run"] == run]
         cells = []
         for r in recipes:
             mine = sorted((e for e in ent if e["recipe"] == r), key=lambda e: e["agent_seed"])
@@ -122,14 +133,21 @@ def to_markdown(res: dict) -> str:
                 )
                 or "-"
             )
-        own = ent[0]["world"]["loop_final_real_return"]
-        lines.append(f"| {w} | {own:.0f} | " + " | ".join(cells) + " |")
-    lines += ["", "Agents balanced at the last test, over all worlds and agent seeds:", ""]
-    for r in recipes:
-        mine = [e for e in res["entries"] if e["recipe"] == r]
-        ok = sum(np.mean(e["tests"][-1]["real_returns"]) >= SOLVED for e in mine)
-        sets = "".join(f", {k} = {v}" for k, v in mine[0]["hyperparams_set"].items())
-        lines.append(f"- {r} (`{mine[0]['recipe_path']}`{sets}): {ok}/{len(mine)}")
+        own = world["loop_final_real_return"]
+        name = f"{world['loop_seed']}, {_setting(world)}"
+        lines.append(f"| {name} | {own:.0f} | " + " | ".join(cells) + " |")
+    lines += ["", "Agents balanced at the last test, per world setting, over its worlds and seeds:"]
+    for setting in sorted({_setting(w) for _, w in runs}):
+        lines += ["", f"{setting}:"]
+        for r in recipes:
+            mine = [
+                e for e in res["entries"] if e["recipe"] == r and _setting(e["world"]) == setting
+            ]
+            if not mine:
+                continue
+            ok = sum(np.mean(e["tests"][-1]["real_returns"]) >= SOLVED for e in mine)
+            sets = "".join(f", {k} = {v}" for k, v in mine[0]["hyperparams_set"].items())
+            lines.append(f"- {r} (`{mine[0]['recipe_path']}`{sets}): {ok}/{len(mine)}")
     tests = res["entries"][0]["tests"] if res["entries"] else []
     lines += [
         "",
@@ -157,11 +175,11 @@ def _key(e: dict) -> tuple:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", required=True, help="comma-separated finished loop run directories")
+    p.add_argument("--runs", default="", help="comma-separated finished loop run directories")
     p.add_argument(
         "--recipe",
         action="append",
-        required=True,
+        default=[],
         help="NAME=PATH[:KEY=VALUE...]: an agent recipe YAML and hyperparams set over it "
         "(e.g. rr0.8=agents/mbpo.yaml:real_ratio=0.8); repeat for each recipe",
     )
@@ -173,7 +191,18 @@ def main() -> None:
     )
     p.add_argument("--episodes", type=int, default=3, help="real episodes per test")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of the tables")
+    p.add_argument(
+        "--tables-only", action="store_true", help="rewrite the markdown table from the JSON only"
+    )
     args = p.parse_args()
+    out_json = args.results / f"{OUT}.json"
+    if args.tables_only:
+        if not out_json.is_file():
+            p.error(f"--tables-only: no {out_json} to rewrite the table from")
+        (args.results / f"{OUT}.md").write_text(to_markdown(json.loads(out_json.read_text())))
+        return
+    if not args.runs or not args.recipe:
+        p.error("give --runs and at least one --recipe (or --tables-only)")
     torch.set_num_threads(1)
     tests = sorted(int(t) for t in args.tests.split(","))
     recipes = {}
@@ -185,8 +214,8 @@ def main() -> None:
         recipes[name] = (path, {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in sets)})
     header = provenance() | {"machine": machine_line()}
     done = set()
-    if (args.results / f"{OUT}.json").exists():
-        done = {_key(e) for e in json.loads((args.results / f"{OUT}.json").read_text())["entries"]}
+    if out_json.exists():
+        done = {_key(e) for e in json.loads(out_json.read_text())["entries"]}
     for run in [Path(r) for r in args.runs.split(",")]:
         for name, (path, hyper) in recipes.items():
             for seed in [int(s) for s in args.agent_seeds.split(",")]:
