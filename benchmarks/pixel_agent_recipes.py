@@ -75,7 +75,7 @@ def train_and_test(
 
 
 def world_facts(run: Path) -> dict:
-    """The loop run's seed, setting and its own final agent's real return (summary.json)."""
+    """The loop run's seed, setting and its own agent's real return at its last transfer test."""
     loop = yaml.safe_load((run / "config.yaml").read_text())["loop"]
     summary = json.loads((run / "summary.json").read_text())
     return {
@@ -113,10 +113,11 @@ def to_markdown(res: dict) -> str:
         "",
         "Each cell: real return of fresh agents (mean over --episodes real episodes each, one "
         "number per agent seed) after the last test; in brackets the tests before it. The loop "
-        f"column is the loop's own final agent in that world. Balanced: >= {SOLVED:.0f}. "
+        "column is the loop's own agent at its last transfer test in that world (summary.json). "
+        f"Balanced: >= {SOLVED:.0f}. "
         "The worlds are of tuning seeds or of seeds already reported; nothing here is a report.",
         "",
-        "| world: loop seed, setting | loop's own agent | " + " | ".join(recipes) + " |",
+        "| world: loop seed, setting | loop's last transfer test | " + " | ".join(recipes) + " |",
         "|---|---|" + "---|" * len(recipes),
     ]
     for run, world in runs:
