@@ -205,21 +205,30 @@ def main() -> None:
     if not args.runs or not args.recipe:
         p.error("give --runs and at least one --recipe (or --tables-only)")
     torch.set_num_threads(1)
-    tests = sorted(int(t) for t in args.tests.split(","))
+    try:
+        tests = sorted(int(t) for t in args.tests.split(","))
+        seeds = [int(s) for s in args.agent_seeds.split(",")]
+    except ValueError:
+        p.error("--tests and --agent-seeds take comma-separated integers")
     recipes = {}
     for spec in args.recipe:
         name, _, rest = spec.partition("=")
         path, *sets = rest.split(":")
-        if not name or not Path(path).is_file():
+        if not name or not Path(path).is_file() or not all("=" in x for x in sets):
             p.error(f"--recipe {spec!r}: give NAME=PATH[:KEY=VALUE...] with an existing PATH")
         recipes[name] = (path, {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in sets)})
+    runs = [Path(r) for r in args.runs.split(",")]
+    for run in runs:
+        needed = ("world/metadata.json", "data", "config.yaml", "summary.json")
+        if not all((run / n).exists() for n in needed):
+            p.error(f"{run} is not a finished loop run (it needs {', '.join(needed)})")
     header = provenance() | {"machine": machine_line()}
     done = set()
     if out_json.exists():
         done = {_key(e) for e in json.loads(out_json.read_text())["entries"]}
-    for run in [Path(r) for r in args.runs.split(",")]:
+    for run in runs:
         for name, (path, hyper) in recipes.items():
-            for seed in [int(s) for s in args.agent_seeds.split(",")]:
+            for seed in seeds:
                 if (str(run), name, seed) in done:
                     continue
                 t0 = time.perf_counter()
