@@ -50,21 +50,16 @@ def train_and_test(
     from genenv.agents.progress import learn_steps
     from genenv.agents.recipe import load_recipe
     from genenv.agents.sb3 import build_agent
-    from genenv.data.pixels import load_pixel_transitions
-    from genenv.envs.pixels import PixelDreamVectorEnv
+    from genenv.loop import dream_env, real_data_for_agent
     from genenv.models.checkpoint import load_checkpoint
-    from genenv.models.latent_train import latent_transitions
 
     model = load_checkpoint(run / "world")
     recipe = load_recipe(recipe_path, model.task, "latent")
     recipe.hyperparams.update(hyper)
-    env = {k: v for k, v in recipe.env.items() if k != "known_reward_termination"}
-    dream = PixelDreamVectorEnv(
-        task=model.task, world=model, num_envs=recipe.n_envs, device="cpu", **env
-    )
+    dream = dream_env(model, recipe, model.task)  # as the loop builds a pixel run's dream
     agent = build_agent(recipe, dream, seed=seed, tensorboard_log=None)
     if hasattr(agent, "observe_real"):
-        agent.observe_real(latent_transitions(model, load_pixel_transitions(run / "data")))
+        agent.observe_real(real_data_for_agent(model, run / "data", pixels=True))
     done, out = 0, []
     for at in tests:
         done += learn_steps(agent, at - done, desc=f"{run.parent.name} seed {seed}")

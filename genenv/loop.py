@@ -296,23 +296,22 @@ class Run:
 
 
 def _dream_env(run: Run, model, recipe):
-    """The agent's dream: a `DreamVectorEnv`, or for a pixel world one whose observations are
-    latents (`PixelDreamVectorEnv`, which has no known reward/termination)."""
+    known = None if run.pixels else run.known_reward_termination()
+    return dream_env(model, recipe, run.config.task, run.config.device, run.spec, known)
+
+
+def dream_env(model, recipe, task: str, device: str = "cpu", specs=None, known: bool | None = None):
+    """The agent's dream of `recipe` (its env options): a `DreamVectorEnv` with the task's own
+    reward/termination if `known`, or with `known=None` for a pixel world one whose observations
+    are latents (`PixelDreamVectorEnv`, which has no known reward/termination)."""
     from genenv.envs.pixels import PixelDreamVectorEnv
     from genenv.envs.vector import DreamVectorEnv
 
     env = {k: v for k, v in recipe.env.items() if k != "known_reward_termination"}
-    if not run.pixels:
-        env["known_reward_termination"] = run.known_reward_termination()
-    cls = PixelDreamVectorEnv if run.pixels else DreamVectorEnv
-    return cls(
-        task=run.config.task,
-        world=model,
-        num_envs=recipe.n_envs,
-        device=run.config.device,
-        specs=run.spec,
-        **env,
-    )
+    if known is not None:
+        env["known_reward_termination"] = known
+    cls = DreamVectorEnv if known is not None else PixelDreamVectorEnv
+    return cls(task=task, world=model, num_envs=recipe.n_envs, device=device, specs=specs, **env)
 
 
 def check_recipe(config: LoopConfig, recipe) -> None:
@@ -379,17 +378,21 @@ def _run_recipe(out: Path, config: LoopConfig, resuming: bool):
 def _observe_real(run: Run, agent, model) -> None:
     """Hand the run's real dataset to an agent that learns from it too (MBPO). A pixel run's
     agent sees latents: the dataset is encoded by the current world `model` first."""
-    if not hasattr(agent, "observe_real"):
-        return
-    if run.pixels:
+    if hasattr(agent, "observe_real"):
+        agent.observe_real(real_data_for_agent(model, run.data_dir, run.pixels))
+
+
+def real_data_for_agent(model, data_dir: Path, pixels: bool):
+    """A run's real transitions as its agent sees them: the states, or for a pixel world the
+    dataset encoded by the current world `model`."""
+    if pixels:
         from genenv.data import load_pixel_transitions
         from genenv.models.latent_train import latent_transitions
 
-        agent.observe_real(latent_transitions(model, load_pixel_transitions(run.data_dir)))
-    else:
-        from genenv.data import load_transitions
+        return latent_transitions(model, load_pixel_transitions(data_dir))
+    from genenv.data import load_transitions
 
-        agent.observe_real(load_transitions(run.data_dir))
+    return load_transitions(data_dir)
 
 
 def load_schedule(out: Path, config: LoopConfig, spec=None):
