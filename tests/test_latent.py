@@ -10,13 +10,14 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from genenv.agents.goal import plan_to_goal
 from genenv.agents.planner import PlannerConfig
 from genenv.data import collect, load_pixel_transitions
 from genenv.envs.pixels import PixelDreamVectorEnv
 from genenv.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
-from genenv.models.latent import LatentConfig, LatentWorldModel
+from genenv.models.latent import KEYPOINT_SCALE, LatentConfig, LatentWorldModel
 from genenv.models.latent_train import (
     LatentTrainConfig,
     collapse_warning,
@@ -193,11 +194,12 @@ def test_a_checkpoint_from_before_the_per_frame_encoder_loads_as_the_pair_encode
     old = LatentWorldModel("InvertedPendulum", 1, 5, cfg, [-3.0], [3.0])
     save_checkpoint(old, tmp_path / "w")
     meta = json.loads((tmp_path / "w" / "metadata.json").read_text())
-    for field in ("encoder", "decoder_output", "previous_action"):  # as before the fields
+    for field in ("encoder", "decoder_output", "previous_action", "encoder_head"):  # as before
         del meta["latent"][field]
     (tmp_path / "w" / "metadata.json").write_text(json.dumps(meta))
     back = load_checkpoint(tmp_path / "w")
     assert back.config.encoder == "stack" and back.config.pose_dim == 6
+    assert back.config.encoder_head == "conv"
     assert back.config.decoder_output == "tanh" and back.obs_dim == 6  # no previous action
     frames = torch.randint(0, 255, (3, 2, 32, 32, 3), dtype=torch.uint8)
     z = old.encode(frames)
@@ -225,10 +227,12 @@ def test_gloo_ddp_writes_the_checkpoint_one_process_writes(tmp_path, pixel_data)
         assert torch.allclose(a, b, atol=1e-4), k  # same update: global batch split by rank
     lat = ["--kind", "latent", "--steps", "4", "--eval-every", "2", "--channels", "8"]
     lat += ["--hidden", "16", "--latent-dim", "8", "--batch-size", "8"]
+    lat += ["--encoder-head", "keypoints"]
     r = _torchrun([*common, *lat, "--out", str(tmp_path / "l2")], 2)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = read_checkpoint_metadata(tmp_path / "l2")
     assert meta["kind"] == "latent" and meta["training"]["world_size"] == 2
+    assert meta["latent"]["encoder_head"] == "keypoints"
     assert isinstance(load_checkpoint(tmp_path / "l2"), LatentWorldModel)
 
 
@@ -368,3 +372,31 @@ def test_a_frame_size_the_conv_stack_cannot_halve_down_is_refused_in_one_line():
     with pytest.raises(ValueError, match=r"image_size must be one of \(16, 32, 64, 128\), got 48"):
         LatentConfig(image_size=48)
     assert LatentConfig(image_size=32).image_size == 32
+
+
+def test_keypoints_are_the_image_coordinates_of_what_their_maps_light_up():
+    cfg = LatentConfig(image_size=64, latent_dim=8, channels=8, encoder_head="keypoints")
+    model = LatentWorldModel("Reacher", 2, 6, cfg)
+    enc = model.encoder
+    # maps that light up where the frame is bright: 4x4 blocks -> the 16x16 grid the head reads
+    bright = nn.Conv2d(3, 2, 1)
+    with torch.no_grad():
+        bright.weight.fill_(20.0)
+        bright.bias.zero_()
+    enc.convs = nn.Sequential(nn.AvgPool2d(4), bright)
+    frame = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
+    frame[0, 8:12, 48:52] = 255  # a white block at row cell 2, column cell 12 of the 16x16 grid
+    points = model.pose(model.encode(frame)).reshape(2, 2) / KEYPOINT_SCALE  # (K, (x, y))
+    expect = torch.tensor([12 / 15 * 2 - 1, 2 / 15 * 2 - 1])  # (x, y) in [-1, 1]
+    assert torch.allclose(points, expect.expand(2, 2), atol=0.02), points
+    frame = torch.roll(frame, shifts=(16, -16), dims=(1, 2))  # 4 cells down, 4 cells left
+    moved = model.pose(model.encode(frame)).reshape(2, 2) / KEYPOINT_SCALE
+    assert torch.allclose(moved - points, torch.tensor([-8 / 15, 8 / 15]), atol=0.02)
+
+
+def test_a_keypoint_encoder_needs_an_x_and_a_y_for_every_point():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        LatentConfig(latent_dim=6, encoder_head="keypoints")
+    with pytest.raises(ValueError, match="encoder_head must be"):
+        LatentConfig(encoder_head="pixels")
+    assert LatentConfig(latent_dim=8, encoder_head="keypoints").pose_dim == 4

@@ -49,6 +49,9 @@ class LatentConfig:
     encoder: str = "frames"  # "frames": z = [e(current), e(previous)]; "stack": e(pair) (old)
     decoder_output: str = "linear"  # "tanh" (old) saturates on a black background and stalls
     previous_action: bool = True  # z ends with the previous action (two frames alone: not Markov)
+    # How a frame becomes its pose: "conv" (conv net to 4x4, then a linear layer) or "keypoints"
+    # (spatial softmax: the image coordinates of pose_dim / 2 learned points, `KeypointEncoder`)
+    encoder_head: str = "conv"
 
     @property
     def pose_dim(self) -> int:
@@ -64,6 +67,15 @@ class LatentConfig:
             raise ValueError(f"encoder must be 'frames' or 'stack', got {self.encoder!r}")
         if self.encoder == "frames" and self.latent_dim % 2:
             raise ValueError(f"latent_dim must be even (two frames), got {self.latent_dim}")
+        if self.encoder_head not in ("conv", "keypoints"):
+            raise ValueError(
+                f"encoder_head must be 'conv' or 'keypoints', got {self.encoder_head!r}"
+            )
+        if self.encoder_head == "keypoints" and (self.encoder != "frames" or self.pose_dim % 2):
+            raise ValueError(
+                "encoder_head 'keypoints' needs encoder 'frames' and latent_dim divisible by 4 "
+                f"(an (x, y) pair per point in each frame's half), got {self.latent_dim}"
+            )
         if self.image_size not in PIXEL_SIZES:
             raise ValueError(f"image_size must be one of {PIXEL_SIZES}, got {self.image_size}")
         if self.num_predictors < 1 or self.latent_dim < 2:
@@ -93,6 +105,42 @@ class Encoder(nn.Module):
         x = images.reshape(n, -1, h, w, 3).permute(0, 1, 4, 2, 3)  # (n, frames, 3, H, W)
         x = x.reshape(n, 3 * self.frames, h, w).float() / 127.5 - 1.0
         return self.out(self.convs(x).flatten(1))  # (n, pose_dim)
+
+
+KEYPOINT_SCALE = 3.0  # keypoint coordinates span [-3, 3] across the frame
+
+
+class KeypointEncoder(nn.Module):
+    """(n, H, W, 3) uint8 frames -> (n, pose_dim): the image coordinates (x, y) of pose_dim / 2
+    learned keypoints. Each point is the expected position under a softmax over one feature map
+    (spatial softmax, as in deep spatial autoencoders for visuomotor learning), so the pose moves
+    as the bodies move in the image and the distance of two poses is a distance in the image: a
+    goal image's pose is a target a planner can descend to. Coordinates are in [-KEYPOINT_SCALE,
+    KEYPOINT_SCALE] across the frame, so VICReg's unit-std hinge asks a point to follow something
+    that moves over about a third of the frame, not to stretch past its edges."""
+
+    def __init__(self, cfg: LatentConfig):
+        super().__init__()
+        downs = {16: 1, 32: 1, 64: 2, 128: 3}[cfg.image_size]  # stride-2 convs to a 8-16 map
+        c, layers, c_in = cfg.channels, [], 3
+        for i in range(downs):
+            w = c * 2 ** min(i, 1)
+            layers += [nn.Conv2d(c_in, w, 4, stride=2, padding=1), nn.GroupNorm(1, w), nn.SiLU()]
+            c_in = w
+        layers += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.GroupNorm(1, c_in), nn.SiLU()]
+        self.convs = nn.Sequential(*layers, nn.Conv2d(c_in, cfg.pose_dim // 2, 1))
+        side = cfg.image_size // 2**downs
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side),
+                                indexing="ij")  # fmt: skip
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], -1))  # (hw, 2)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (n, 3, H, W)
+        maps = self.convs(x).flatten(2)  # (n, K, hw)
+        attn = torch.softmax(maps / self.log_temperature.exp(), dim=-1)
+        points = attn @ self.grid  # (n, K, 2) expected (x, y) in [-1, 1]
+        return KEYPOINT_SCALE * points.flatten(1)  # (n, pose_dim)
 
 
 class Decoder(nn.Module):
@@ -159,7 +207,7 @@ class LatentWorldModel(nn.Module):
         L = cfg.latent_dim  # the frames' part of z
         # the imagined world's state is z: (frames' part, previous action)
         self.obs_dim = D = L + (act_dim if cfg.previous_action else 0)
-        self.encoder = Encoder(cfg)
+        self.encoder = KeypointEncoder(cfg) if cfg.encoder_head == "keypoints" else Encoder(cfg)
         P = cfg.pose_dim
         self.predictors = Predictors(cfg.num_predictors, D + act_dim + ctx_dim, cfg.hidden_size, P)
         self.reward_head = _mlp(D + act_dim + ctx_dim, cfg.hidden_size, 1)

@@ -19,6 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--horizon", type=pos, default=d.horizon, help="latent rollout-loss steps")
     g.add_argument("--latent-dim", type=pos, default=c.latent_dim, help="size of the latent z")
     g.add_argument("--channels", type=pos, default=c.channels, help="first conv layer width")
+    g.add_argument(
+        "--encoder-head",
+        choices=("conv", "keypoints"),
+        default=c.encoder_head,
+        help="how a frame becomes its pose: 'conv' (conv net and a linear layer) or 'keypoints' "
+        "(image coordinates of latent_dim / 4 learned points; latent distances are image "
+        "distances, which goal-image planning descends)",
+    )
     g.add_argument("--predictors", type=pos, default=c.num_predictors, help="predictor ensemble")
     g.add_argument(
         "--reward-coef",
@@ -77,6 +85,7 @@ def run(args: argparse.Namespace, rank: int) -> int:
         image_size=px.size,
         latent_dim=args.latent_dim,
         channels=args.channels,
+        encoder_head=args.encoder_head,
         hidden_size=hidden,
         num_predictors=args.predictors,
     )
