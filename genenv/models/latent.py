@@ -8,7 +8,8 @@
   goal image) is [e(image), e(image), 0], "this pose, at rest", and a goal image compares with a
   state's pose exactly (`pose`). (Checkpoints from before `LatentConfig.encoder` read the
   6-channel pair with one conv net, "stack", whose whole z is the pose; those from before
-  `previous_action` have no action in z.)
+  `previous_action` have no action in z.) With `encoder_head="keypoints"` the pose is the image
+  coordinates of learned points (`KeypointEncoder`), so pose distances are image distances.
 - `predictors`: K action-conditioned MLPs that predict the next pose, e(next frame) = pose +
   f_k(z, a, context), evaluated together as batched matrix products; the next state is [that, the
   current pose, a]. They are trained in latent space against an EMA target encoder (see
