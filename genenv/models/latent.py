@@ -117,8 +117,8 @@ class KeypointEncoder(nn.Module):
     (spatial softmax, as in deep spatial autoencoders for visuomotor learning), so the pose moves
     as the bodies move in the image and the distance of two poses is a distance in the image: a
     goal image's pose is a target a planner can descend to. Coordinates are in [-KEYPOINT_SCALE,
-    KEYPOINT_SCALE] across the frame, so VICReg's unit-std hinge asks a point to follow something
-    that moves over about a third of the frame, not to stretch past its edges."""
+    KEYPOINT_SCALE] across the frame, so VICReg's unit-std hinge is met by a point whose position
+    spreads with a std of a sixth of the frame's width: reachable, where [-1, 1] would not be."""
 
     def __init__(self, cfg: LatentConfig):
         super().__init__()
