@@ -59,7 +59,7 @@ def train_and_test(
     dream = dream_env(model, recipe, model.task)  # as the loop builds a pixel run's dream
     agent = build_agent(recipe, dream, seed=seed, tensorboard_log=None)
     if hasattr(agent, "observe_real"):
-        agent.observe_real(real_data_for_agent(model, run / "data", pixels=True))
+        agent.observe_real(real_data_for_agent(model, run / "data"))
     done, out = 0, []
     for at in tests:
         done += learn_steps(agent, at - done, desc=f"{run.parent.name} seed {seed}")

@@ -296,21 +296,25 @@ class Run:
 
 
 def _dream_env(run: Run, model, recipe):
-    known = None if run.pixels else run.known_reward_termination()
+    known = not run.pixels and run.known_reward_termination()
     return dream_env(model, recipe, run.config.task, run.config.device, run.spec, known)
 
 
-def dream_env(model, recipe, task: str, device: str = "cpu", specs=None, known: bool | None = None):
-    """The agent's dream of `recipe` (its env options): a `DreamVectorEnv` with the task's own
-    reward/termination if `known`, or with `known=None` for a pixel world one whose observations
-    are latents (`PixelDreamVectorEnv`, which has no known reward/termination)."""
+def dream_env(model, recipe, task: str, device: str = "cpu", specs=None, known: bool = False):
+    """The agent's dream of `recipe` (its env options): a `DreamVectorEnv` (with the task's own
+    reward/termination if `known`), or for a pixel world (a `LatentWorldModel`) one whose
+    observations are latents (`PixelDreamVectorEnv`, which has no known reward/termination)."""
     from genenv.envs.pixels import PixelDreamVectorEnv
     from genenv.envs.vector import DreamVectorEnv
+    from genenv.models.latent import LatentWorldModel
 
     env = {k: v for k, v in recipe.env.items() if k != "known_reward_termination"}
-    if known is not None:
-        env["known_reward_termination"] = known
-    cls = DreamVectorEnv if known is not None else PixelDreamVectorEnv
+    if isinstance(model, LatentWorldModel):
+        if known:
+            raise ValueError("a pixel world has no known reward/termination to dream with")
+        cls = PixelDreamVectorEnv
+    else:
+        env["known_reward_termination"], cls = known, DreamVectorEnv
     return cls(task=task, world=model, num_envs=recipe.n_envs, device=device, specs=specs, **env)
 
 
@@ -379,13 +383,15 @@ def _observe_real(run: Run, agent, model) -> None:
     """Hand the run's real dataset to an agent that learns from it too (MBPO). A pixel run's
     agent sees latents: the dataset is encoded by the current world `model` first."""
     if hasattr(agent, "observe_real"):
-        agent.observe_real(real_data_for_agent(model, run.data_dir, run.pixels))
+        agent.observe_real(real_data_for_agent(model, run.data_dir))
 
 
-def real_data_for_agent(model, data_dir: Path, pixels: bool):
-    """A run's real transitions as its agent sees them: the states, or for a pixel world the
-    dataset encoded by the current world `model`."""
-    if pixels:
+def real_data_for_agent(model, data_dir: Path):
+    """A run's real transitions as its agent sees them: the states, or for a pixel world (a
+    `LatentWorldModel`) the dataset encoded by that world."""
+    from genenv.models.latent import LatentWorldModel
+
+    if isinstance(model, LatentWorldModel):
         from genenv.data import load_pixel_transitions
         from genenv.models.latent_train import latent_transitions
 
