@@ -18,6 +18,10 @@ random actions, a data seed >= 100), then:
   says nothing of skill on its own). Same
   goals with uniform random actions. Planner settings are tuned on other seeds
   (--goal-seed-start 2000 --results <elsewhere>), never on the held-out ones;
+- ceiling (Reacher): what limits that planning: the same goals and planner with Reacher's real
+  physics as the planner's model, starting from (a) the true state, (b) the state read from the
+  world's latent of the real frames by an MLP fit on --workdir/<Task>-data, (c) as (b) with the
+  goal's fingertip read from the goal image too (see `ceiling`);
 - agents: SB3 PPO (default settings, seed 100, 16 dream envs, --agent-steps imagined steps) on
   latent observations in the pixel dream, tested in the real env through the same encoder on real
   frames (episodes reset with seeds 100, 101, ...: 5 on InvertedPendulum, 20 on Reacher, whose
@@ -92,7 +96,7 @@ SETTING_TUNING_SEEDS = {
         105,
     ),
 }
-PARTS = ("quality", "speed", "planning", "agents", "loop", "perception", "cost")
+PARTS = ("quality", "speed", "planning", "ceiling", "agents", "loop", "perception", "cost")
 AGENT_EPISODES = {"InvertedPendulum": 5, "Reacher": 20}  # tasks of the agents part
 
 
@@ -229,6 +233,122 @@ def planning(task: str, model, goals, cfg) -> dict:
         out[f"{policy}_success"] = float(np.mean(np.asarray(d) < 0.05))
         out[f"{policy}_final_distance_mean"] = float(np.mean(d))
         out[f"{policy}_reached_at_some_step"] = float(np.mean(np.asarray(closest[policy]) < 0.05))
+    return out
+
+
+class _SimulatorGoalWorld:
+    """Reacher's real physics as the planner's model: rows of (qpos, qvel), reward minus the
+    squared distance of the fingertip to `goal_tip` (x, y). The planner's ceiling: what CEM with
+    the same settings makes of a perfect model."""
+
+    def __init__(self, env, goal_tip: np.ndarray):
+        import mujoco
+
+        self._mj = mujoco
+        self.m, self.fs = env.unwrapped.model, env.unwrapped.frame_skip
+        self.d, self.nq = mujoco.MjData(self.m), self.m.nq
+        self.tip, self.goal_tip = self.m.body("fingertip").id, goal_tip[:2]
+        self.task, self.obs_dim, self.ctx_dim = "Reacher", self.m.nq + self.m.nv, 0
+        self.act_dim, self.device = self.m.nu, torch.device("cpu")
+        self.action_low, self.action_high = torch.tensor([-1.0]), torch.tensor([1.0])
+
+    def tip_of(self, qpos: np.ndarray) -> np.ndarray:
+        self.d.qpos[:] = qpos
+        self._mj.mj_kinematics(self.m, self.d)
+        return self.d.xpos[self.tip][:2].copy()
+
+    def step(self, obs, action, context, generator=None):
+        from genenv.models.base import ModelStep
+
+        rows, acts = obs.double().numpy(), action.numpy()
+        nxt, rew = np.empty_like(rows), np.empty(len(rows))
+        for k, (row, act) in enumerate(zip(rows, acts, strict=True)):
+            self.d.qpos[:], self.d.qvel[:], self.d.ctrl[:] = row[: self.nq], row[self.nq :], act
+            self._mj.mj_step(self.m, self.d, nstep=self.fs)
+            nxt[k] = np.concatenate([self.d.qpos, self.d.qvel])
+            self._mj.mj_kinematics(self.m, self.d)
+            rew[k] = -np.sum((self.d.xpos[self.tip][:2] - self.goal_tip) ** 2)
+        n = len(rows)
+        return ModelStep(
+            torch.tensor(nxt, dtype=torch.float32),
+            torch.tensor(rew, dtype=torch.float32),
+            torch.zeros(n, dtype=torch.bool),
+            torch.zeros(n),
+            torch.ones(n, dtype=torch.bool),
+        )
+
+
+def ceiling(task: str, model, workdir: Path, goals, cfg) -> dict:
+    """What limits goal-image planning (Reacher): the planning part's goals and planner, with the
+    real physics as the planner's model (_SimulatorGoalWorld) and the state it starts from (a)
+    true, (b) read from the world's latent of the real frames by an MLP fit on
+    --workdir/<Task>-data (arm angles from the pose, velocities from the whole z; 4 of every 5
+    episodes, R² and angle error on the fifth), goal fingertip true, (c) as (b) with the goal's
+    fingertip also read from the goal image. (a) is the planner's ceiling; (a) vs (b), (c): what
+    the world's perception costs; (c) vs the planning part: what its dynamics cost."""
+    from genenv.agents.goal import fingertip
+    from genenv.agents.planner import Planner
+    from genenv.data.pixels import load_pixel_transitions
+    from genenv.models.latent_train import latent_transitions
+    from genenv.worlds.cameras import make_pixel_env
+
+    px = load_pixel_transitions(workdir / f"{task}-data")
+    with torch.no_grad():
+        z = torch.as_tensor(latent_transitions(model, px).obs)  # (N, D) as the planner reads frames
+    s = torch.as_tensor(px.transitions.obs, dtype=torch.float32)[:, [0, 1, 2, 3, 6, 7]]
+    episodes = px.transitions.episode_ids  # s: cos q1, cos q2, sin q1, sin q2, q1', q2'
+    held = np.isin(episodes, np.unique(episodes)[4::5])  # every fifth episode
+    read_angles, r2_angles = _mlp_readout(model.pose(z), s[:, :4], held)
+    read_full, r2_full = _mlp_readout(z, s, held)
+
+    def angles(v: np.ndarray) -> np.ndarray:  # (..., 4) cos/sin -> (..., 2) radians
+        return np.arctan2(v[..., 2:4], v[..., 0:2])
+
+    err = angles(read_angles(model.pose(z[torch.as_tensor(held)]).numpy())) - angles(
+        s[held].numpy()
+    )
+    err = (err + np.pi) % (2 * np.pi) - np.pi  # (n, 2) wrapped
+    out = {"readout_r2_angles_held": r2_angles, "readout_r2_velocities_held": r2_full[4:]}
+    out["readout_angle_error_rad_median"] = np.median(np.abs(err), 0).round(4).tolist()
+    size, dev = model.config.image_size, model.device
+    for variant in ("true_state", "read_state", "read_state_and_goal"):
+        final, closest = [], []
+        for seed in goals:
+            goal_frame, goal_tip = _goal(task, seed, size)
+            env = make_pixel_env(task, size)
+            env.reset(seed=seed)
+            world = _SimulatorGoalWorld(env, goal_tip)
+            if variant == "read_state_and_goal":
+                gz = model.pose(
+                    model.encode(torch.as_tensor(np.array(goal_frame[None]), device=dev))
+                )
+                q = env.unwrapped.data.qpos.copy()
+                q[:2] = angles(read_angles(gz.cpu().numpy()))[0]
+                world.goal_tip = world.tip_of(q)
+            planner = Planner(world, cfg)
+            data, nq = env.unwrapped.data, world.nq
+            prev, last, dist = env.render(), np.zeros(world.act_dim, np.float32), []
+            for t in range(50):
+                frame = env.render()
+                state = np.concatenate([data.qpos, data.qvel]).astype(np.float32)
+                if variant != "true_state":
+                    stack = torch.as_tensor(np.stack([prev, frame])[None], device=dev)
+                    with torch.no_grad():
+                        zt = model.encode(stack, last[None])  # (1, D)
+                    state[:2] = angles(read_angles(model.pose(zt).cpu().numpy()))[0]
+                    state[nq : nq + 2] = read_full(zt.cpu().numpy())[0, 4:]
+                action = planner.predict(state, episode_start=np.array([t == 0]))[0]
+                last = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
+                env.step(last)
+                prev = frame
+                dist.append(float(np.linalg.norm(fingertip(env)[:2] - goal_tip[:2])))
+            env.close()
+            final.append(dist[-1])
+            closest.append(min(dist))
+        out[f"{variant}_success"] = float(np.mean(np.asarray(final) < 0.05))
+        out[f"{variant}_final_distance_mean"] = float(np.mean(final))
+        out[f"{variant}_reached_at_some_step"] = float(np.mean(np.asarray(closest) < 0.05))
+    out["goals"], out["goal_seeds"] = len(goals), f"{goals[0]}-{goals[-1]}"
     return out
 
 
@@ -764,14 +884,14 @@ def main() -> None:
             model = load_checkpoint(ckpt)
             model._ckpt = str(ckpt)
         for part in parts:
-            if part == "planning" and task != "Reacher":
+            if part in ("planning", "ceiling") and task != "Reacher":
                 continue
             if part == "perception" and task != "InvertedPendulum":
                 continue
             if part in ("agents", "loop") and task not in AGENT_EPISODES:
                 continue
             t0 = time.perf_counter()
-            grad = part in ("agents", "loop", "perception")
+            grad = part in ("agents", "loop", "perception", "ceiling")  # (MLP fits)
             with torch.enable_grad() if grad else torch.no_grad():
                 if part == "quality":
                     value = quality(task, model, args.workdir)
@@ -779,6 +899,8 @@ def main() -> None:
                     value = speed(task, model)
                 elif part == "planning":
                     value = planning(task, model, goal_seeds, plan_cfg)
+                elif part == "ceiling":
+                    value = ceiling(task, model, args.workdir, goal_seeds, plan_cfg)
                 elif part == "loop":
                     value = pixel_loop(task, args.workdir, args)
                 elif part == "perception":

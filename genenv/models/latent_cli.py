@@ -41,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of the VICReg variance term; raise it (e.g. 10) if training warns that the "
         "latent collapsed",
     )
+    g.add_argument(
+        "--state-coef",
+        type=ca.non_negative_float,
+        default=d.state_coef,
+        help="weight of an auxiliary head from z to the true state stored beside the frames "
+        "(training only; 0: off). It makes the encoder place the bodies precisely, which "
+        "goal-image planning needs; the probe R² then no longer measures collapse alone",
+    )
     g.add_argument("--eval-every", type=pos, default=d.eval_every, help="steps between metrics")
     g.add_argument(
         "--dynamics-steps",
@@ -74,6 +82,7 @@ def run(args: argparse.Namespace, rank: int) -> int:
         eval_every=args.eval_every,
         reward_coef=args.reward_coef,
         var_coef=args.var_coef,
+        state_coef=args.state_coef,
         dynamics_steps=args.dynamics_steps,
         dynamics_horizon=args.dynamics_horizon,
         max_time_s=args.max_time if args.max_time is not None else d.max_time_s,

@@ -44,6 +44,7 @@ from torch.nn import functional as F
 from genenv.data.pixels import PixelTransitions
 from genenv.data.transitions import Transitions
 from genenv.models.distributed import rank_world, wrap
+from genenv.models.ensemble import Normaliser
 from genenv.models.latent import LatentConfig, LatentWorldModel
 from genenv.models.train import split_episodes
 from genenv.progress import progress_bar
@@ -66,6 +67,11 @@ class LatentTrainConfig:
     termination_coef: float = 0.5  # termination head BCE weight
     decoder_coef: float = 1.0  # decoder MSE weight (on detached latents)
     inverse_coef: float = 1.0  # inverse-dynamics MSE weight (keeps the actions' effect in z)
+    # Weight of an auxiliary head z -> the true MuJoCo state stored beside the frames (training
+    # only, dropped after; 0: off). Its gradient makes the encoder place the bodies precisely: a
+    # goal-image planner needs the pose to a few hundredths of a radian, which the self-supervised
+    # terms alone do not demand. The latent-probe R² then no longer measures collapse alone.
+    state_coef: float = 0.0
     holdout_fraction: float = 0.1  # fraction of episodes held out for the collapse metrics
     eval_every: int = 250  # steps between held-out evaluations (and log lines)
     max_eval: int = 1500  # at most this many held-out / probe-fit transitions per evaluation
@@ -130,11 +136,27 @@ def vicreg_terms(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class _Objective(nn.Module):
     """All the losses of one batch in one forward (so DDP sees every parameter used)."""
 
-    def __init__(self, model: LatentWorldModel, target: nn.Module, cfg: LatentTrainConfig):
+    def __init__(
+        self,
+        model: LatentWorldModel,
+        target: nn.Module,
+        cfg: LatentTrainConfig,
+        state: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.model, self.cfg = model, cfg
         self._target = [target]  # not a submodule: DDP must not sync it, EMA updates it
         self.pos_weight = 1.0
+        self.state_head = None  # z -> standardised true state (cfg.state_coef > 0 only)
+        if cfg.state_coef > 0:
+            if state is None:
+                raise ValueError("state_coef > 0 needs the training states")
+            self.state_norm = Normaliser(state.shape[1]).to(state.device)
+            self.state_norm.fit(state)  # (N, state_dim) training rows
+            h = model.config.hidden_size
+            self.state_head = nn.Sequential(
+                nn.Linear(model.obs_dim, h), nn.SiLU(), nn.Linear(h, state.shape[1])
+            )  # fmt: skip
 
     def forward(self, w: _Windows, i: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         m, cfg, H = self.model, self.cfg, self.cfg.horizon
@@ -161,8 +183,13 @@ class _Objective(nn.Module):
         z1 = m.next_latent(tz[:, 0], z0, a0)  # the target's next state
         pair = torch.cat([m.frames_part(z0), m.frames_part(z1)], -1)
         inv_loss = inv_loss / H + ((m.inverse_head(pair) - a0) ** 2).mean()
+        state_loss = z0.new_zeros(())
+        if self.state_head is not None:
+            true = self.state_norm(w.state[i])  # (B, state_dim)
+            state_loss = F.mse_loss(self.state_head(z0), true)
         loss = (
             cfg.inverse_coef * inv_loss
+            + cfg.state_coef * state_loss
             + pred_loss
             + cfg.var_coef * var
             + cfg.cov_coef * cov
@@ -172,6 +199,8 @@ class _Objective(nn.Module):
         )
         parts = {"latent": pred_loss, "var": var, "cov": cov, "reward": rew_loss}
         parts |= {"termination": term_loss, "decoder": dec_loss, "inverse": inv_loss}
+        if self.state_head is not None:
+            parts["state"] = state_loss
         return loss, {f"losses/{k}": float(v.detach()) for k, v in parts.items()}
 
 
@@ -326,11 +355,12 @@ def train_latent_model(
     if not warm:  # a refit keeps the normalisation its predictors learned under
         model.ctx_norm.fit(w.ctx[train_idx])
     target = copy.deepcopy(model.encoder).requires_grad_(False)
-    objective = _Objective(model, target, cfg)
+    objective = _Objective(model, target, cfg, w.state[train_idx])
     pos = float(w.term[train_idx].sum())
     objective.pos_weight = min(max((len(train_idx) - pos) / max(pos, 1.0), 1.0), 100.0)
     step_fn = wrap(objective)  # DDP under torchrun (it broadcasts rank 0's weights)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the objective's parameters: the model's and the training-only state head's
+    opt = torch.optim.AdamW(objective.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     bar = progress_bar(
         total=cfg.steps,
