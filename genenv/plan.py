@@ -29,14 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=ca.seed, default=0, help="seed of the real env's reset")
     parser.add_argument("--method", choices=("cem", "mppi"), default=d.method, help="planner")
-    parser.add_argument("--horizon", type=ca.positive_int, default=10, help="planned steps")
+    # defaults: the planner of benchmarks/pixel_world.py's planning part (Reacher: 0.92-0.94 of
+    # held-out goals with a state-head world at 0.03 s per plan; larger ones did no better on
+    # tuning goals)
+    parser.add_argument("--horizon", type=ca.positive_int, default=8, help="planned steps")
     parser.add_argument(
-        "--samples", type=ca.positive_int, default=256, help="candidate sequences per iteration"
+        "--samples", type=ca.positive_int, default=128, help="candidate sequences per iteration"
     )
     parser.add_argument(
-        "--iterations", type=ca.positive_int, default=3, help="refits per real step"
+        "--iterations", type=ca.positive_int, default=2, help="refits per real step"
     )
-    parser.add_argument("--elites", type=ca.positive_int, default=32, help="CEM elites")
+    parser.add_argument("--elites", type=ca.positive_int, default=16, help="CEM elites")
     parser.add_argument(
         "--video", type=ca.out_dir, default=None, help="write goal | real video here"
     )
