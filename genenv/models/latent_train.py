@@ -14,6 +14,8 @@ an episode boundary; shorter windows are masked):
   both the predictor and the encoder keep what the actions change;
 - decoder: the real newest frame from the *detached* latents (z0 and an equal number of rollout
   latents picked at random): pixels never shape the latent space.
+- state head (only with `state_coef` > 0): an MLP z0 -> the true MuJoCo state stored beside the
+  frames, part of the objective (not of the saved model), so its gradient shapes the encoder.
 Then the dynamics phase (`fit_dynamics`, `dynamics_steps`): the encoder frozen, its poses of every
 frame computed once, the predictors and the reward/termination heads train on `dynamics_horizon`-
 step open-loop rollouts (far longer than the joint fit's: a slow drift shows only over many steps).
