@@ -230,10 +230,18 @@ def planning(task: str, model, goals, cfg) -> dict:
     out["planner"] = {k: getattr(cfg, k) for k in ("method", "horizon", "num_samples")}
     out["planner"] |= {k: getattr(cfg, k) for k in ("num_iterations", "num_elites")}
     for policy, d in rows.items():
-        out[f"{policy}_success"] = float(np.mean(np.asarray(d) < 0.05))
-        out[f"{policy}_final_distance_mean"] = float(np.mean(d))
-        out[f"{policy}_reached_at_some_step"] = float(np.mean(np.asarray(closest[policy]) < 0.05))
+        out |= _goal_stats(policy, d, closest[policy])
     return out
+
+
+def _goal_stats(name: str, final: list[float], closest: list[float]) -> dict:
+    """Success (final fingertip distance < 0.05 m), mean final distance and the share of goals
+    reached at some step, over goals, keyed by `name`."""
+    return {
+        f"{name}_success": float(np.mean(np.asarray(final) < 0.05)),
+        f"{name}_final_distance_mean": float(np.mean(final)),
+        f"{name}_reached_at_some_step": float(np.mean(np.asarray(closest) < 0.05)),
+    }
 
 
 class _SimulatorGoalWorld:
@@ -319,19 +327,21 @@ def ceiling(task: str, model, workdir: Path, goals, cfg) -> dict:
             env.reset(seed=seed)
             world = _SimulatorGoalWorld(env, goal_tip)
             if variant == "read_state_and_goal":
-                gz = model.pose(
-                    model.encode(torch.as_tensor(np.array(goal_frame[None]), device=dev))
-                )
+                with torch.no_grad():
+                    gz = model.pose(
+                        model.encode(torch.as_tensor(np.array(goal_frame[None]), device=dev))
+                    )
                 q = env.unwrapped.data.qpos.copy()
                 q[:2] = angles(read_angles(gz.cpu().numpy()))[0]
                 world.goal_tip = world.tip_of(q)
             planner = Planner(world, cfg)
             data, nq = env.unwrapped.data, world.nq
-            prev, last, dist = env.render(), np.zeros(world.act_dim, np.float32), []
+            reads = variant != "true_state"  # (frames are rendered only when read)
+            prev = frame = env.render() if reads else None
+            last, dist = np.zeros(world.act_dim, np.float32), []
             for t in range(50):
-                frame = env.render()
                 state = np.concatenate([data.qpos, data.qvel]).astype(np.float32)
-                if variant != "true_state":
+                if reads:
                     stack = torch.as_tensor(np.stack([prev, frame])[None], device=dev)
                     with torch.no_grad():
                         zt = model.encode(stack, last[None])  # (1, D)
@@ -340,14 +350,13 @@ def ceiling(task: str, model, workdir: Path, goals, cfg) -> dict:
                 action = planner.predict(state, episode_start=np.array([t == 0]))[0]
                 last = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
                 env.step(last)
-                prev = frame
+                if reads:
+                    prev, frame = frame, env.render()
                 dist.append(float(np.linalg.norm(fingertip(env)[:2] - goal_tip[:2])))
             env.close()
             final.append(dist[-1])
             closest.append(min(dist))
-        out[f"{variant}_success"] = float(np.mean(np.asarray(final) < 0.05))
-        out[f"{variant}_final_distance_mean"] = float(np.mean(final))
-        out[f"{variant}_reached_at_some_step"] = float(np.mean(np.asarray(closest) < 0.05))
+        out |= _goal_stats(variant, final, closest)
     out["goals"], out["goal_seeds"] = len(goals), f"{goals[0]}-{goals[-1]}"
     return out
 
