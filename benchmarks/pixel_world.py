@@ -750,6 +750,20 @@ def goal_lines(res: dict) -> list[str]:
             f"{'MET' if met else 'NOT MET'} ({p['planner_success']:.2f} success, random "
             f"{p['random_success']:.2f}, {p['seconds_per_plan']:.3f} s/plan, {p['goals']} goals)"
         )
+    # worlds trained alike on report seeds (labels "... fresh world seed N"): mean +- std over them
+    fresh = {
+        label.rsplit(" ", 1)[-1].rstrip(")"): r["planning"]["planner_success"]
+        for label, r in res["tasks"].items()
+        if "fresh world seed" in label and "planning" in r
+    }
+    if fresh:
+        v = list(fresh.values())
+        out.append(
+            f"Reacher goal-image planning over fresh world seeds (report seeds, {len(v)} worlds): "
+            f"{'MET' if np.mean(v) >= 0.9 else 'NOT MET'} ({np.mean(v):.2f} +- {np.std(v):.2f}; "
+            + ", ".join(f"seed {k}: {x:.2f}" for k, x in sorted(fresh.items()))
+            + ")"
+        )
     out += _loop_over_seeds(res)
     for task, parts in res["tasks"].items():
         if "speed" in parts:
