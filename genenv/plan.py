@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=ca.seed, default=0, help="seed of the real env's reset")
     parser.add_argument("--method", choices=("cem", "mppi"), default=d.method, help="planner")
-    # defaults: the planner of benchmarks/pixel_world.py's planning part (Reacher: 0.92-0.94 of
-    # held-out goals with a state-head world at 0.03 s per plan; larger ones did no better on
-    # tuning goals)
+    # defaults: the planner of benchmarks/pixel_world.py's planning part (Reacher: 0.89 +- 0.03
+    # of held-out goals over four state-head worlds at 0.03 s per plan; larger ones did no
+    # better on tuning goals)
     parser.add_argument("--horizon", type=ca.positive_int, default=8, help="planned steps")
     parser.add_argument(
         "--samples", type=ca.positive_int, default=128, help="candidate sequences per iteration"
